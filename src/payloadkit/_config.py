@@ -1,0 +1,146 @@
+"""Process-wide configuration: the default store, storage options per URL, keys, policies.
+
+Settings come from :func:`configure` and, for what it was not given, the environment:
+``PAYLOADKIT_STORAGE`` (the default store's URL) and ``PAYLOADKIT_SECRET`` (signing keys,
+comma-separated, the first signs). Storage options are kept per store URL, so that a ref
+pointing at a store finds the options this process configured for it; they are never
+printed, recorded or sent anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from payloadkit._registry import registry
+from payloadkit._signing import Keyring
+from payloadkit._urls import normalize_url
+
+if TYPE_CHECKING:
+    from payloadkit.stores import Store
+
+__all__ = ["configure", "default_store", "settings", "store_for_url"]
+
+DEFAULT_STORAGE = ".payloadkit"
+
+
+@dataclass
+class Settings:
+    """The current configuration (read it with :func:`payloadkit.settings`)."""
+
+    storage: str = DEFAULT_STORAGE
+    storage_options: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    keyring: Keyring | None = None
+    trusted_serializers: frozenset[str] | None = None
+    durable: bool = False
+
+    def options_for(self, url: str) -> dict[str, Any]:
+        """Storage options configured for the store at ``url`` (empty when none)."""
+        return dict(self.storage_options.get(normalize_url(url), {}))
+
+
+_lock = threading.RLock()
+_settings: Settings | None = None
+_stores: dict[str, Store] = {}
+
+
+def _from_environment() -> Settings:
+    current = Settings()
+    storage = os.environ.get("PAYLOADKIT_STORAGE", "").strip()
+    if storage:
+        current.storage = storage
+    secret = os.environ.get("PAYLOADKIT_SECRET", "")
+    if secret.strip():
+        current.keyring = Keyring([s.strip() for s in secret.split(",") if s.strip()])
+    return current
+
+
+def settings() -> Settings:
+    """The settings in force in this process."""
+    global _settings
+    with _lock:
+        if _settings is None:
+            _settings = _from_environment()
+        return _settings
+
+
+def configure(
+    *,
+    storage: str | os.PathLike[str] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    serializers: Mapping[type | str, str] | None = None,
+    secret: str | bytes | Sequence[str | bytes] | None = None,
+    trusted_serializers: Iterable[str] | None = None,
+    durable: bool | None = None,
+    reset: bool = False,
+) -> None:
+    """Change this process's settings; arguments left out keep their current value.
+
+    ``storage`` is the default store's URL (a plain path is a local directory) and
+    ``storage_options`` its fsspec options (``endpoint_url``, ``key``, ...). ``serializers``
+    maps types or dotted names to serializer names. ``secret`` is a signing key or a list
+    of keys (the first signs). ``trusted_serializers`` restricts which serializers may
+    load at all. ``durable=True`` fsyncs local writes. ``reset=True`` first returns to
+    the environment's settings.
+
+    ```python
+    import payloadkit as pk
+
+    pk.configure(storage="memory://configure-doc", serializers={"builtins.dict": "json"})
+    assert pk.Payload({"a": 1}).save().serializer == "json"
+    pk.configure(reset=True)
+    ```
+    """
+    global _settings
+    with _lock:
+        current = _from_environment() if reset or _settings is None else _settings
+        if reset:
+            registry.set_user_choices({})
+        if storage is not None:
+            current.storage = os.fspath(storage)
+        if storage_options is not None:
+            current.storage_options[normalize_url(current.storage)] = dict(storage_options)
+        if serializers is not None:
+            registry.set_user_choices(serializers)
+        if secret is not None:
+            current.keyring = Keyring(secret) if secret else None
+        if trusted_serializers is not None:
+            names = [trusted_serializers] if isinstance(trusted_serializers, str) else trusted_serializers
+            current.trusted_serializers = frozenset(names)
+        if durable is not None:
+            current.durable = bool(durable)
+        _settings = current
+        _stores.clear()
+
+
+def store_for_url(url: str) -> Store:
+    """The store at ``url``, opened once per process with the options configured for it."""
+    from payloadkit.stores import open_store
+
+    key = normalize_url(url)
+    with _lock:
+        store = _stores.get(key)
+        if store is None:
+            store = _stores[key] = open_store(key, **settings().options_for(key))
+        return store
+
+
+def remember_store(store: Store) -> None:
+    """Let refs that point at ``store``'s URL resolve to this very store object in this process."""
+    with _lock:
+        _stores.setdefault(normalize_url(store.url), store)
+
+
+def default_store() -> Store:
+    """The configured default store (``.payloadkit/`` in the working directory unless set)."""
+    return store_for_url(settings().storage)
+
+
+def forget_stores() -> None:
+    """Drop cached store objects (after a fork, or in tests)."""
+    with _lock:
+        _stores.clear()
+

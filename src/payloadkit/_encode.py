@@ -1,0 +1,155 @@
+"""Choosing a serializer for an object and turning the object into digested bytes.
+
+The choice, first match wins: the ``serializer=`` argument; the user's per-type choice;
+the registry's default by the most specific class in the MRO; then pickle, and
+cloudpickle for what pickle refuses. A registry default that refuses an object (a
+masked array for ``numpy``) falls through to pickle; explicit choices never fall back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from payloadkit._digest import DEFAULT_ALGORITHM, as_bytes_view, hash_buffers
+from payloadkit._registry import registry
+from payloadkit._serializer import Buffer, Serializer, qualified_name
+from payloadkit._serializers._pickle import PortablePickleSerializer
+from payloadkit.errors import ConfigurationError, SerializationError
+
+__all__ = ["Encoded", "Explanation", "candidates", "encode", "explain"]
+
+_PORTABLE_PICKLE = PortablePickleSerializer()
+
+
+@dataclass
+class Encoded:
+    """An object's stored form: zero-copy ``frames`` or a local spool ``path``, plus its digest."""
+
+    serializer: Serializer
+    reason: str
+    type_name: str
+    digest: str
+    size: int
+    frames: list[memoryview] | None = None
+    path: str | None = None
+
+    def release(self) -> None:
+        """Drop the spool file, if any (idempotent)."""
+        if self.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            self.path = None
+
+
+@dataclass
+class Explanation:
+    """Why a serializer is (or would be) chosen for an object: see :func:`payloadkit.explain`."""
+
+    type_name: str
+    serializer: str | None
+    reason: str
+    tried: list[tuple[str, str]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"{self.type_name} -> {self.serializer or 'no serializer'}: {self.reason}"]
+        lines += [f"  {name} refused it: {why}" for name, why in self.tried]
+        return "\n".join(lines)
+
+
+def candidates(obj: Any, serializer: str | Serializer | None = None) -> list[tuple[Serializer, str]]:
+    """Serializers to try for ``obj``, in order, each with the reason it is tried."""
+    if isinstance(serializer, Serializer):
+        return [(serializer, "given as the serializer= argument")]
+    if serializer is not None:
+        if not isinstance(serializer, str):
+            raise ConfigurationError(f"serializer= takes a name or a Serializer, not {serializer!r}.")
+        return [(registry.get(serializer), "chosen by the serializer= argument")]
+    chain: list[tuple[Serializer, str]] = []
+    found = registry.default_for(type(obj))
+    if found is not None:
+        name, reason = found
+        chain.append((registry.get(name), reason))
+        if reason.startswith("configured"):
+            return chain
+    chain.append((_PORTABLE_PICKLE, "the default for types without a registered serializer"))
+    chain.append((registry.get("cloudpickle"), "the fallback for what plain pickle refuses"))
+    return chain
+
+
+def encode(obj: Any, serializer: str | Serializer | None = None, spool_dir: str | None = None) -> Encoded:
+    """Serialize ``obj`` with the first candidate that accepts it and digest the bytes."""
+    tried: list[tuple[str, str]] = []
+    chain = candidates(obj, serializer)
+    for chosen, reason in chain:
+        try:
+            return _encode_with(obj, chosen, reason, spool_dir)
+        except (MemoryError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            tried.append((chosen.name, f"{type(exc).__name__}: {exc}"))
+            last = exc
+    type_name = qualified_name(type(obj))
+    attempts = "; ".join(f"{name}: {why}" for name, why in tried)
+    hint = (
+        "Pass serializer= with one that handles it, register one for this type with "
+        "pk.register_serializer, or convert the object first."
+    )
+    raise SerializationError(
+        f"Cannot serialize an object of type {type_name}. Tried {attempts}. {hint}", type_name=type_name
+    ) from last
+
+
+def _encode_with(obj: Any, serializer: Serializer, reason: str, spool_dir: str | None) -> Encoded:
+    type_name = qualified_name(type(obj))
+    if serializer.writes_files:
+        fd, path = tempfile.mkstemp(prefix="spool-", suffix=serializer.extension, dir=spool_dir)
+        os.close(fd)
+        try:
+            serializer.dump_file(obj, path)
+            digest, size = hash_file(path)
+        except BaseException:
+            os.unlink(path)
+            raise
+        return Encoded(serializer, reason, type_name, digest, size, path=path)
+    frames = _views(serializer.dump_frames(obj))
+    size = sum(frame.nbytes for frame in frames)
+    return Encoded(serializer, reason, type_name, hash_buffers(frames, DEFAULT_ALGORITHM, size), size, frames=frames)
+
+
+def _views(frames: Sequence[Buffer]) -> list[memoryview]:
+    return [as_bytes_view(frame) for frame in frames]
+
+
+def hash_file(path: str, algorithm: str = DEFAULT_ALGORITHM) -> tuple[str, int]:
+    """Digest and size of a local file, read through a memory mapping."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return hash_buffers([], algorithm), 0
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            view = memoryview(mapped)
+            try:
+                return hash_buffers([view], algorithm, size), size
+            finally:
+                view.release()
+
+
+def explain(obj: Any, serializer: str | None = None) -> Explanation:
+    """Say which serializer ``obj`` gets and why, trying the candidates as a save would."""
+    type_name = qualified_name(type(obj))
+    tried: list[tuple[str, str]] = []
+    for chosen, reason in candidates(obj, serializer):
+        try:
+            encoded = _encode_with(obj, chosen, reason, None)
+        except Exception as exc:
+            tried.append((chosen.name, f"{type(exc).__name__}: {exc}"))
+            continue
+        encoded.release()
+        return Explanation(type_name, chosen.name, reason, tried)
+    return Explanation(type_name, None, "every candidate refused it", tried)

@@ -1,0 +1,137 @@
+"""The JSON manifest kept beside every stored object, and its strict parser.
+
+A manifest is what makes a store self-describing: ``info``, listing, verification and
+the command line work from the store alone. It holds the ref's fields, the object's file
+extension, creation time, Python and library versions, the distribution that provides
+the serializer (so a missing plugin can be named) and, with a key, a signature.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from payloadkit._digest import parse_digest
+from payloadkit._ref import PayloadRef
+from payloadkit.errors import IntegrityError, PayloadkitError
+
+__all__ = ["MAX_MANIFEST_BYTES", "Manifest", "object_key", "manifest_key"]
+
+FORMAT = 1
+MAX_MANIFEST_BYTES = 64 * 1024
+_EXTENSION_RE = re.compile(r"\A(\.[A-Za-z0-9_-]{1,16}){0,3}\Z")
+_NAME_RE = re.compile(r"\A[A-Za-z0-9_.+-]{1,100}\Z")
+
+
+def _split(digest: str) -> tuple[str, str]:
+    return parse_digest(digest)
+
+
+def object_key(digest: str, extension: str) -> str:
+    """Key of the object's bytes, relative to the store root."""
+    algorithm, hexdigest = _split(digest)
+    return f"objects/{algorithm}/{hexdigest[:2]}/{hexdigest}{extension}"
+
+
+def manifest_key(digest: str) -> str:
+    """Key of the object's manifest, relative to the store root."""
+    algorithm, hexdigest = _split(digest)
+    return f"manifests/{algorithm}/{hexdigest[:2]}/{hexdigest}.json"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What the store records about one payload (see :meth:`payloadkit.stores.Store.info`)."""
+
+    ref: PayloadRef
+    extension: str
+    created: str
+    python: str
+    libraries: dict[str, str] = field(default_factory=dict)
+    distribution: str | None = None
+    signature: str | None = None
+
+    @property
+    def object_key(self) -> str:
+        """Where the bytes are, relative to the store root."""
+        return object_key(self.ref.digest, self.extension)
+
+    @property
+    def signed_fields(self) -> list[object]:
+        """The fields a signature covers."""
+        r = self.ref
+        return [r.digest, r.serializer, r.serializer_version, r.size, r.type]
+
+    @property
+    def created_at(self) -> datetime:
+        """Creation time as an aware datetime."""
+        return datetime.fromisoformat(self.created)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest as JSON values (the ref's store is never recorded)."""
+        data = self.ref.to_dict()
+        del data["store"]
+        data.update(
+            format=FORMAT, extension=self.extension, created=self.created, python=self.python,
+            libraries=dict(self.libraries), distribution=self.distribution,
+        )
+        if self.signature:
+            data["signature"] = self.signature
+        return data
+
+    def to_bytes(self) -> bytes:
+        """The manifest as UTF-8 JSON."""
+        return json.dumps(self.to_dict(), sort_keys=True, indent=1).encode()
+
+    @classmethod
+    def parse(cls, raw: bytes, store: str | None, expected_digest: str | None = None) -> Manifest:
+        """Parse and validate a manifest; anything malformed raises IntegrityError."""
+        where = f" in {store}" if store else ""
+        if len(raw) > MAX_MANIFEST_BYTES:
+            raise IntegrityError(
+                f"Manifest of {expected_digest}{where} is {len(raw)} bytes, over the "
+                f"{MAX_MANIFEST_BYTES}-byte limit; it is corrupt. Run `payloadkit verify`.",
+                digest=expected_digest, store=store,
+            )
+        try:
+            data = json.loads(raw)
+            return cls._from_dict(data, store, expected_digest)
+        except (ValueError, KeyError, TypeError, PayloadkitError) as exc:
+            raise IntegrityError(
+                f"Manifest of {expected_digest}{where} is corrupt ({exc}). "
+                "Run `payloadkit verify` on the store; delete the payload and save it again.",
+                digest=expected_digest, store=store,
+            ) from None
+
+    @classmethod
+    def _from_dict(cls, data: dict[str, Any], store: str | None, expected: str | None) -> Manifest:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError("not a payloadkit manifest of a known format")
+        ref = PayloadRef(
+            data["digest"], data["serializer"], data["serializer_version"], data["size"], data["type"], store
+        )
+        if expected is not None and ref.digest != expected:
+            raise ValueError(f"it describes {ref.digest}")
+        extension, libraries = data["extension"], data.get("libraries", {})
+        if not isinstance(extension, str) or not _EXTENSION_RE.match(extension):
+            raise ValueError(f"bad extension {extension!r}")
+        if not _NAME_RE.match(ref.serializer):
+            raise ValueError("bad serializer name")
+        if not isinstance(libraries, dict) or not all(isinstance(v, str) for v in libraries.values()):
+            raise ValueError("bad library versions")
+        created, python = data["created"], data["python"]
+        if not isinstance(created, str) or not isinstance(python, str):
+            raise ValueError("bad created or python field")
+        datetime.fromisoformat(created)
+        distribution, signature = data.get("distribution"), data.get("signature")
+        if not isinstance(distribution, str | None) or not isinstance(signature, str | None):
+            raise ValueError("bad distribution or signature field")
+        return cls(ref, extension, created, python, libraries, distribution, signature)
+
+
+def now() -> str:
+    """The current UTC time in ISO 8601, as recorded in manifests."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")

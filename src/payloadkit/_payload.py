@@ -1,0 +1,152 @@
+"""Payload: any Python object, made able to travel between units of work through a store."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from payloadkit._config import default_store, remember_store, store_for_url
+from payloadkit._ref import PayloadRef
+from payloadkit._serializer import Serializer, qualified_name
+from payloadkit.errors import ConfigurationError
+from payloadkit.stores import Store
+
+__all__ = ["Payload"]
+
+_MARKER = "payloadkit.Payload"
+
+
+class Payload:
+    """Wraps an object so that it can live in a Work's state and move to another process.
+
+    Before it is saved, ``value`` is the very object passed in. ``save()`` writes it to
+    the configured store (or the given one) and returns its :class:`PayloadRef`. A
+    Payload built from a ref loads lazily, once, on the first read of ``value``. A
+    Payload that is pickled is saved first and travels as its reference only.
+
+    ```python
+    import payloadkit as pk
+
+    store = pk.open_store("memory://payload-doc")
+    p = pk.Payload({"rows": [1, 2, 3]})
+    ref = p.save(store)
+    q = pk.Payload.from_ref(ref)          # nothing read yet
+    assert q.value == {"rows": [1, 2, 3]} and q == p
+    ```
+    """
+
+    def __init__(self, value: Any, serializer: str | Serializer | None = None) -> None:
+        if isinstance(value, Payload):
+            raise ConfigurationError("A Payload cannot wrap another Payload; pass the Payload itself.")
+        self._value = value
+        self._loaded = True
+        self._serializer = serializer
+        self._ref: PayloadRef | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_ref(cls, ref: PayloadRef) -> Payload:
+        """A Payload for a stored object; nothing is read until ``value`` is."""
+        if not isinstance(ref, PayloadRef):
+            raise ConfigurationError(f"Payload.from_ref takes a PayloadRef, not {type(ref).__name__}.")
+        payload = cls.__new__(cls)
+        payload._value = None
+        payload._loaded = False
+        payload._serializer = ref.serializer
+        payload._ref = ref
+        payload._lock = threading.Lock()
+        return payload
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Payload:
+        """Rebuild a lazy Payload from :meth:`to_dict`'s output."""
+        if not isinstance(data, dict) or data.get("kind") != _MARKER:
+            raise ConfigurationError("Not the dict form of a Payload (it has no kind='payloadkit.Payload').")
+        return cls.from_ref(PayloadRef.from_dict(data["ref"]))
+
+    @staticmethod
+    def is_dict_form(data: object) -> bool:
+        """True when ``data`` looks like :meth:`to_dict`'s output."""
+        return isinstance(data, dict) and data.get("kind") == _MARKER and "ref" in data
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of the reference (saving first if needed); never holds credentials."""
+        return {"kind": _MARKER, "ref": self.save().to_dict()}
+
+    @property
+    def value(self) -> Any:
+        """The object: the original before saving, else loaded from the store once and cached."""
+        if not self._loaded:
+            with self._lock:
+                if not self._loaded:
+                    assert self._ref is not None
+                    self._value = self._store_of(self._ref).get(self._ref)
+                    self._loaded = True
+        return self._value
+
+    @property
+    def ref(self) -> PayloadRef | None:
+        """The ref once saved (or when built from one), else None."""
+        return self._ref
+
+    @property
+    def is_loaded(self) -> bool:
+        """True when ``value`` is in memory (always, until built from a ref)."""
+        return self._loaded
+
+    @property
+    def type_name(self) -> str:
+        """Qualified name of the object's type, without loading it."""
+        return self._ref.type if self._ref is not None else qualified_name(type(self._value))
+
+    def save(self, store: Store | str | None = None) -> PayloadRef:
+        """Write the object to ``store`` (default: the configured store) and return its ref.
+
+        Saving again to the same store returns the same ref without writing.
+        """
+        target = _resolve(store)
+        with self._lock:
+            if self._ref is not None and (store is None or self._ref.store == target.url):
+                return self._ref
+        ref = target.put(self.value, self._serializer)
+        with self._lock:
+            self._ref = ref
+        return ref
+
+    @staticmethod
+    def _store_of(ref: PayloadRef) -> Store:
+        return store_for_url(ref.store) if ref.store is not None else default_store()
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Across a pickle boundary a Payload is its reference: bytes go through the store.
+        return (_rebuild, (self.save().to_dict(),))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Payload):
+            return NotImplemented
+        if self._ref is not None and other._ref is not None:
+            return self._ref.digest == other._ref.digest
+        return self is other
+
+    def __hash__(self) -> int:
+        return hash(self._ref.digest) if self._ref is not None else id(self)
+
+    def __repr__(self) -> str:
+        where = f"{self._ref.short} in {self._ref.store}" if self._ref else "not saved"
+        state = "" if self._loaded else ", not loaded"
+        return f"Payload({self.type_name}, {where}{state})"
+
+
+def _resolve(store: Store | str | None) -> Store:
+    if store is None:
+        return default_store()
+    if isinstance(store, Store):
+        remember_store(store)
+        return store
+    if isinstance(store, str):
+        return store_for_url(store)
+    raise ConfigurationError(f"save() takes a Store or a store URL, not {type(store).__name__}.")
+
+
+def _rebuild(ref: dict[str, Any]) -> Payload:
+    return Payload.from_ref(PayloadRef.from_dict(ref))

@@ -1,0 +1,103 @@
+"""Parquet and Arrow IPC for pandas DataFrames and pyarrow Tables, as plain files.
+
+Both write with pyarrow's native writers straight to a local file and read from the
+verified bytes without another copy (Arrow IPC buffers are zero-copy views). A pandas
+DataFrame comes back with its index, dtypes (categoricals included) and column names,
+through the pandas metadata pyarrow records in the schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from payloadkit._serializer import Serializer
+from payloadkit._serializers._optional import require
+from payloadkit.errors import SerializationError
+
+__all__ = ["ArrowSerializer", "ParquetSerializer"]
+
+
+def _to_table(obj: Any, name: str) -> Any:
+    pa = require("pyarrow", f"The {name!r} serializer")
+    if isinstance(obj, pa.Table):
+        return obj
+    pd = require("pandas", f"The {name!r} serializer")
+    if not isinstance(obj, pd.DataFrame):
+        raise SerializationError(f"the {name} serializer stores pandas DataFrames and pyarrow Tables")
+    if not all(isinstance(column, str) for column in obj.columns):
+        raise SerializationError(f"{name} needs string column names; this DataFrame has others")
+    try:
+        return pa.Table.from_pandas(obj, preserve_index=None)
+    except (pa.ArrowException, ValueError, TypeError) as exc:
+        raise SerializationError(f"pyarrow cannot convert this DataFrame: {exc}") from exc
+
+
+def _from_table(table: Any, type_name: str) -> Any:
+    if type_name.startswith("pandas."):
+        return table.to_pandas()
+    return table
+
+
+class ParquetSerializer(Serializer):
+    """Parquet files (pyarrow), readable by pandas, Spark, DuckDB, polars..."""
+
+    name = "parquet"
+    version = "1"
+    types = ("pandas.DataFrame", "pyarrow.Table")
+    extension = ".parquet"
+    libraries = ("pyarrow", "pandas")
+    writes_files = True
+
+    def dump_file(self, obj: Any, path: str) -> None:
+        pq = require("pyarrow.parquet", "The 'parquet' serializer")
+        pq.write_table(_to_table(obj, self.name), path)
+
+    def dumps(self, obj: Any) -> bytes:
+        pa = require("pyarrow", "The 'parquet' serializer")
+        pq = require("pyarrow.parquet", "The 'parquet' serializer")
+        sink = pa.BufferOutputStream()
+        pq.write_table(_to_table(obj, self.name), sink)
+        return sink.getvalue().to_pybytes()  # type: ignore[no-any-return]
+
+    def loads(self, data: memoryview) -> Any:
+        return self.load(data, "pyarrow.Table")
+
+    def load(self, data: memoryview, type_name: str) -> Any:
+        pa = require("pyarrow", "The 'parquet' serializer")
+        pq = require("pyarrow.parquet", "The 'parquet' serializer")
+        table = pq.read_table(pa.BufferReader(pa.py_buffer(data)))
+        return _from_table(table, type_name)
+
+
+class ArrowSerializer(Serializer):
+    """Arrow IPC files (Feather v2), uncompressed so that loads are zero-copy views."""
+
+    name = "arrow"
+    version = "1"
+    extension = ".arrow"
+    libraries = ("pyarrow", "pandas")
+    writes_files = True
+
+    def dump_file(self, obj: Any, path: str) -> None:
+        ipc = require("pyarrow.ipc", "The 'arrow' serializer")
+        table = _to_table(obj, self.name)
+        with ipc.new_file(path, table.schema) as writer:
+            writer.write_table(table)
+
+    def dumps(self, obj: Any) -> bytes:
+        pa = require("pyarrow", "The 'arrow' serializer")
+        ipc = require("pyarrow.ipc", "The 'arrow' serializer")
+        table = _to_table(obj, self.name)
+        sink = pa.BufferOutputStream()
+        with ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        return sink.getvalue().to_pybytes()  # type: ignore[no-any-return]
+
+    def loads(self, data: memoryview) -> Any:
+        return self.load(data, "pyarrow.Table")
+
+    def load(self, data: memoryview, type_name: str) -> Any:
+        pa = require("pyarrow", "The 'arrow' serializer")
+        ipc = require("pyarrow.ipc", "The 'arrow' serializer")
+        table = ipc.open_file(pa.BufferReader(pa.py_buffer(data))).read_all()
+        return _from_table(table, type_name)

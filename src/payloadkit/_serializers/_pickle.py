@@ -1,0 +1,120 @@
+"""pickle (protocol 5, out-of-band buffers), cloudpickle and dill.
+
+Large buffers (NumPy arrays, pandas blocks, PickleBuffer) leave the pickle stream as
+out-of-band frames that are written straight from the object's memory and, on load,
+handed to ``pickle.loads`` as views of the verified bytes: no copy either way. A payload
+without large buffers is stored as a plain pickle file.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from payloadkit import _container
+from payloadkit._serializer import Buffer, Serializer, python_version
+from payloadkit._serializers._optional import require
+from payloadkit.errors import DeserializationError, SerializationError
+
+__all__ = ["CloudpickleSerializer", "DillSerializer", "PickleSerializer", "PortablePickleSerializer"]
+
+#: Buffers at least this large travel out-of-band; smaller ones stay in the stream.
+OUT_OF_BAND_FROM = 1 << 16
+
+
+class PickleSerializer(Serializer):
+    """Standard-library pickle, protocol 5, with zero-copy out-of-band buffers."""
+
+    name = "pickle"
+    version = "1"
+    extension = ".pkl"
+    runs_code_on_load = True
+
+    def _dump(self, obj: Any, buffer_callback: Callable[[pickle.PickleBuffer], bool]) -> bytes:
+        return pickle.dumps(obj, protocol=5, buffer_callback=buffer_callback)
+
+    def _load(self, data: memoryview, buffers: list[memoryview]) -> Any:
+        return pickle.loads(data, buffers=buffers)
+
+    def dumps(self, obj: Any) -> bytes:
+        return b"".join(bytes(piece) for piece in self.dump_frames(obj))
+
+    def dump_frames(self, obj: Any) -> Sequence[Buffer]:
+        buffers: list[memoryview] = []
+
+        def keep_large(buffer: pickle.PickleBuffer) -> bool:
+            view = buffer.raw()
+            if view.nbytes < OUT_OF_BAND_FROM:
+                return True  # true means: serialize in-band
+            buffers.append(view)
+            return False
+
+        stream = self._dump(obj, keep_large)
+        if not buffers:
+            return [stream]
+        return _container.pack([stream, *buffers], {"protocol": 5, "python": python_version()})
+
+    def loads(self, data: memoryview) -> Any:
+        if _container.is_container(data):
+            header, frames = _container.unpack(data)
+            _check_protocol(header.get("protocol"), header.get("python"), self.name)
+            return self._load(frames[0], frames[1:])
+        if data.nbytes >= 2 and data[0] == 0x80:
+            _check_protocol(data[1], None, self.name)
+        return self._load(data, [])
+
+
+class PortablePickleSerializer(PickleSerializer):
+    """pickle as the automatic choice uses it: refuses streams that name ``__main__``.
+
+    Such a pickle loads only in the process that wrote it (a worker cannot import the
+    app's script by name), so the automatic choice moves on to cloudpickle, which stores
+    those objects by value. A false positive (the text ``__main__`` inside the data) only
+    costs the use of cloudpickle.
+    """
+
+    def _dump(self, obj: Any, buffer_callback: Callable[[pickle.PickleBuffer], bool]) -> bytes:
+        stream = super()._dump(obj, buffer_callback)
+        if b"__main__" in stream:
+            raise SerializationError(
+                "the pickle refers to objects of __main__ by name, which another process cannot import"
+            )
+        return stream
+
+
+class CloudpickleSerializer(PickleSerializer):
+    """cloudpickle: pickles lambdas, local classes and ``__main__`` objects by value."""
+
+    name = "cloudpickle"
+    libraries = ("cloudpickle",)
+
+    def _dump(self, obj: Any, buffer_callback: Callable[[pickle.PickleBuffer], bool]) -> bytes:
+        import cloudpickle
+
+        return cloudpickle.dumps(obj, protocol=5, buffer_callback=buffer_callback)  # type: ignore[no-any-return]
+
+
+class DillSerializer(PickleSerializer):
+    """dill: pickles more of Python (closures, generators' code, sessions); in-band only."""
+
+    name = "dill"
+    libraries = ("dill",)
+
+    def dump_frames(self, obj: Any) -> Sequence[Buffer]:
+        dill = require("dill", "The 'dill' serializer")
+        return [dill.dumps(obj, protocol=5)]
+
+    def _load(self, data: memoryview, buffers: list[memoryview]) -> Any:
+        dill = require("dill", "The 'dill' serializer")
+        return dill.loads(bytes(data))
+
+
+def _check_protocol(protocol: object, python: object, name: str) -> None:
+    if isinstance(protocol, int) and protocol > pickle.HIGHEST_PROTOCOL:
+        written_by = f" by Python {python}" if python else ""
+        raise DeserializationError(
+            f"This {name} payload was written{written_by} with pickle protocol {protocol}; "
+            f"this Python reads up to protocol {pickle.HIGHEST_PROTOCOL}. "
+            "Load it with a newer Python."
+        )

@@ -1,0 +1,55 @@
+"""The ``payloadkit`` command line.
+
+Each command lives in its own module with an ``add_commands(subparsers)`` function that
+adds its parsers and sets ``handler`` on them; this module only assembles them and maps
+errors to exit codes: 0 success, 1 failure (a :class:`PayloadkitError`, message printed),
+2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from payloadkit.errors import PayloadkitError
+
+__all__ = ["build_parser", "main"]
+
+#: Modules that contribute commands, in the order they appear in ``--help``.
+COMMAND_MODULES = ("payloadkit.cli._serializers",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (also used to generate the CLI reference)."""
+    parser = argparse.ArgumentParser(
+        prog="payloadkit",
+        description="Move Python objects between units of work through storage.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.handler(args)
+    except PayloadkitError as exc:
+        print(f"payloadkit: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("payloadkit: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+def _version() -> str:
+    from payloadkit import __version__
+
+    return __version__

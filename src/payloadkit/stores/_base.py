@@ -1,0 +1,352 @@
+"""The abstract Store: content-addressed, verified, atomic payload storage.
+
+Backends implement a handful of primitives on keys relative to the store's root
+(``_read_small``, ``_write_small``, ``_write_object``, ``_read_object``, ``_exists``,
+``_delete``, ``_list``); everything users call — choosing a serializer, hashing, dedup,
+manifests, signatures, verification before decoding, clear errors — lives here once.
+
+On-store layout::
+
+    objects/<algorithm>/<2 hex>/<hex><extension>     the bytes, e.g. a plain .parquet file
+    manifests/<algorithm>/<2 hex>/<hex>.json         what they are; written after the object
+    records/<kind>/<name>.json                       run records and other small JSON
+    tmp/                                             temporary files of writes in progress
+
+A payload exists once its manifest exists; the manifest is written only after the whole
+object, and deleted before it, so no manifest ever points at missing or partial bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from payloadkit._config import settings
+from payloadkit._digest import hash_buffers, parse_digest
+from payloadkit._encode import Encoded, encode
+from payloadkit._manifest import Manifest, manifest_key, now, object_key
+from payloadkit._ref import PayloadRef
+from payloadkit._registry import registry
+from payloadkit._serializer import Serializer, python_version
+from payloadkit._versions import newer_than
+from payloadkit.errors import (
+    ConfigurationError,
+    DeserializationError,
+    IntegrityError,
+    PayloadkitError,
+    PayloadNotFoundError,
+    SignatureError,
+    StoreError,
+    UnknownSerializerError,
+)
+
+__all__ = ["Callback", "Store"]
+
+_RECORD_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\Z")
+_MANIFEST_NAME_RE = re.compile(r"\Amanifests/(blake3|sha256)/[0-9a-f]{2}/([0-9a-f]{64})\.json\Z")
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+
+Callback = Any  # an fsspec.callbacks.Callback, or anything with set_size/relative_update
+
+
+class Store(ABC):
+    """A place payloads are put and got, named by a URL. Open one with :func:`open_store`.
+
+    ```python
+    import payloadkit as pk
+
+    store = pk.open_store("memory://store-doc")
+    ref = store.put([1, 2, 3])
+    assert store.get(ref) == [1, 2, 3] and store.exists(ref)
+    assert [r.digest for r in store] == [ref.digest]
+    store.delete(ref)
+    ```
+    """
+
+    #: The backend can write (put, delete, records).
+    supports_writes: ClassVar[bool] = True
+    #: The backend can delete.
+    supports_deletes: ClassVar[bool] = True
+    #: The backend reads objects as copy-on-write memory mappings (zero-copy loads).
+    supports_mmap: ClassVar[bool] = False
+
+    def __init__(self, url: str, *, trusted_serializers: frozenset[str] | None = None) -> None:
+        #: The store's URL, without credentials; recorded in the refs it returns.
+        self.url = url
+        self.trusted_serializers = trusted_serializers
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    # -- primitives ---------------------------------------------------------------
+    @abstractmethod
+    def _read_small(self, key: str) -> bytes:
+        """The bytes at ``key``; FileNotFoundError when missing."""
+
+    @abstractmethod
+    def _write_small(self, key: str, data: bytes) -> None:
+        """Write ``data`` at ``key`` atomically, replacing what is there."""
+
+    @abstractmethod
+    def _write_object(self, key: str, encoded: Encoded, callback: Callback | None) -> None:
+        """Write the encoded frames or spool file at ``key`` atomically."""
+
+    @abstractmethod
+    def _read_object(self, key: str, size: int, callback: Callback | None) -> memoryview:
+        """A writable (or copy-on-write) view of the bytes at ``key``; FileNotFoundError."""
+
+    @abstractmethod
+    def _exists(self, key: str) -> bool:
+        """True when ``key`` holds an object (never from a stale listing)."""
+
+    @abstractmethod
+    def _delete(self, key: str) -> None:
+        """Remove ``key``; no error when it is already gone."""
+
+    @abstractmethod
+    def _list(self, prefix: str) -> Iterator[str]:
+        """Keys under ``prefix`` (relative to the root), freshly listed."""
+
+    def _spool_dir(self) -> str | None:
+        """A local directory for serializers that write files (None: the system's temp)."""
+        return None
+
+    # -- public API ---------------------------------------------------------------
+    def put(self, obj: Any, serializer: str | Serializer | None = None, *, callback: Callback | None = None) -> PayloadRef:
+        """Store ``obj`` and return its ref; identical bytes are stored once."""
+        self._require_writes("put")
+        encoded = encode(obj, serializer, self._spool_dir())
+        try:
+            return self._put_encoded(encoded, callback)
+        finally:
+            encoded.release()
+
+    def _put_encoded(self, encoded: Encoded, callback: Callback | None) -> PayloadRef:
+        serializer = encoded.serializer
+        ref = PayloadRef(encoded.digest, serializer.name, serializer.version, encoded.size, encoded.type_name, self.url)
+        existing = self._find_manifest(ref.digest)
+        if existing is not None and existing.ref.serializer != ref.serializer:
+            raise StoreError(
+                f"The bytes of this {ref.type} are already stored as {ref.digest} under serializer "
+                f"{existing.ref.serializer!r}, not {ref.serializer!r}, in {self.url}. Use that "
+                "serializer for this object, or another store.", digest=ref.digest, store=self.url,
+            )
+        keyring = settings().keyring
+        if existing is not None and self._exists(existing.object_key):
+            if keyring is None or keyring.verify(existing.signed_fields, existing.signature) is None:
+                return existing.ref
+        manifest = Manifest(
+            ref.with_store(None), serializer.extension, now(), python_version(),
+            serializer.library_versions(), registry.distribution_of(serializer.name),
+        )
+        if keyring is not None:
+            manifest = Manifest(**{**manifest.__dict__, "signature": keyring.sign(manifest.signed_fields)})
+        try:
+            if existing is None or not self._exists(manifest.object_key):
+                self._write_object(manifest.object_key, encoded, callback)
+            self._write_small(manifest_key(ref.digest), manifest.to_bytes())
+        except PayloadkitError:
+            raise
+        except OSError as exc:
+            raise self._store_error("write", ref.digest, exc) from exc
+        return ref
+
+    def get(self, ref: PayloadRef | str, *, callback: Callback | None = None) -> Any:
+        """Load the object: the manifest is checked, then the bytes are verified, then decoded."""
+        manifest = self.info(ref)
+        meta = manifest.ref
+        serializer = self._loadable(manifest, ref)
+        try:
+            data = self._read_object(manifest.object_key, meta.size, callback)
+        except FileNotFoundError:
+            raise PayloadNotFoundError(
+                f"The manifest of {meta.digest} ({meta.type}) is in {self.url} but its bytes are "
+                "missing. Run `payloadkit verify` and save the payload again.",
+                digest=meta.digest, type_name=meta.type, store=self.url,
+            ) from None
+        except OSError as exc:
+            raise self._store_error("read", meta.digest, exc) from exc
+        self._verify(data, manifest)
+        try:
+            return serializer.load(data, meta.type)
+        except PayloadkitError:
+            raise
+        except Exception as exc:
+            raise DeserializationError(
+                f"The {serializer.name} serializer failed to load {meta.digest} ({meta.type}) from "
+                f"{self.url}: {type(exc).__name__}: {exc}. The bytes are intact (digest verified); "
+                f"check that the libraries it needs match those that wrote it: {manifest.libraries}.",
+                digest=meta.digest, type_name=meta.type, store=self.url,
+            ) from exc
+
+    def info(self, ref: PayloadRef | str) -> Manifest:
+        """The manifest of a payload; PayloadNotFoundError when it is not in this store."""
+        digest = ref.digest if isinstance(ref, PayloadRef) else ref
+        manifest = self._find_manifest(digest)
+        if manifest is None:
+            raise PayloadNotFoundError(
+                f"No payload {digest} in {self.url}. Check the store URL (and storage options), "
+                "or list what the store holds with `payloadkit ls`.", digest=digest, store=self.url,
+            )
+        return manifest
+
+    def exists(self, ref: PayloadRef | str) -> bool:
+        """True when the payload is in this store."""
+        digest = ref.digest if isinstance(ref, PayloadRef) else ref
+        return self._find_manifest(digest) is not None
+
+    def delete(self, ref: PayloadRef | str) -> None:
+        """Remove a payload: its manifest first, then its bytes."""
+        self._require_writes("delete")
+        manifest = self.info(ref)
+        try:
+            self._delete(manifest_key(manifest.ref.digest))
+            self._delete(manifest.object_key)
+        except OSError as exc:
+            raise self._store_error("delete", manifest.ref.digest, exc) from exc
+
+    def __iter__(self) -> Iterator[PayloadRef]:
+        """The refs of every payload in the store, in digest order."""
+        for manifest in self.manifests():
+            yield manifest.ref
+
+    def manifests(self) -> Iterator[Manifest]:
+        """The manifests of every payload in the store, in digest order."""
+        keys = sorted(k for k in self._list("manifests/") if _MANIFEST_NAME_RE.match(k))
+        for key in keys:
+            match = _MANIFEST_NAME_RE.match(key)
+            assert match is not None
+            manifest = self._find_manifest(f"{match.group(1)}:{match.group(2)}")
+            if manifest is not None:
+                yield manifest
+
+    # -- records (run records and other small JSON documents) ---------------------
+    def put_record(self, kind: str, name: str, record: dict[str, Any]) -> None:
+        """Write a small JSON document under ``records/<kind>/<name>.json`` atomically."""
+        self._require_writes("write records")
+        self._write_small(_record_key(kind, name), json.dumps(record, sort_keys=True, indent=1).encode())
+
+    def get_record(self, kind: str, name: str) -> dict[str, Any]:
+        """Read a record; PayloadNotFoundError when it does not exist."""
+        try:
+            raw = self._read_small(_record_key(kind, name))
+        except FileNotFoundError:
+            raise PayloadNotFoundError(f"No {kind} record {name!r} in {self.url}.", store=self.url) from None
+        if len(raw) > MAX_RECORD_BYTES:
+            raise IntegrityError(f"The {kind} record {name!r} in {self.url} is too large to be one.")
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise IntegrityError(f"The {kind} record {name!r} in {self.url} is not JSON: {exc}.") from None
+        if not isinstance(data, dict):
+            raise IntegrityError(f"The {kind} record {name!r} in {self.url} is not a JSON object.")
+        return data
+
+    def list_records(self, kind: str) -> list[str]:
+        """Names of the records of ``kind``, sorted."""
+        _record_key(kind, "x")
+        prefix = f"records/{kind}/"
+        return sorted(k[len(prefix) : -5] for k in self._list(prefix) if k.endswith(".json"))
+
+    def delete_record(self, kind: str, name: str) -> None:
+        """Remove a record; no error when it is already gone."""
+        self._require_writes("delete records")
+        self._delete(_record_key(kind, name))
+
+    # -- helpers ------------------------------------------------------------------
+    def _find_manifest(self, digest: str) -> Manifest | None:
+        parse_digest(digest)
+        try:
+            raw = self._read_small(manifest_key(digest))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._store_error("read the manifest of", digest, exc) from exc
+        return Manifest.parse(raw, self.url, digest)
+
+    def _loadable(self, manifest: Manifest, asked: PayloadRef | str) -> Serializer:
+        """The serializer to load with, after every check that needs no payload byte."""
+        meta = manifest.ref
+        if isinstance(asked, PayloadRef) and asked.serializer != meta.serializer:
+            raise IntegrityError(
+                f"The ref says {meta.digest} was written by {asked.serializer!r}; the store's "
+                f"manifest says {meta.serializer!r}. The ref or the store was altered.",
+                digest=meta.digest, type_name=meta.type, store=self.url,
+            )
+        policy = self.trusted_serializers if self.trusted_serializers is not None else settings().trusted_serializers
+        if policy is not None and meta.serializer not in policy:
+            raise SignatureError(
+                f"Refusing to load {meta.digest} ({meta.type}) from {self.url}: its serializer "
+                f"{meta.serializer!r} is not in the load policy trusted_serializers={sorted(policy)}. "
+                "Add it to the policy if this store's writers are trusted.",
+                digest=meta.digest, type_name=meta.type, store=self.url,
+            )
+        serializer = self._serializer_of(manifest)
+        keyring = settings().keyring
+        if keyring is not None and serializer.runs_code_on_load:
+            why = keyring.verify(manifest.signed_fields, manifest.signature)
+            if why is not None:
+                raise SignatureError(
+                    f"Refusing to load {meta.digest} ({meta.type}) from {self.url} with "
+                    f"{meta.serializer}, which can run code on load: {why}. Save it again with "
+                    "the signing key configured, or add the key that signed it.",
+                    digest=meta.digest, type_name=meta.type, store=self.url,
+                )
+        if newer_than(meta.serializer_version, serializer.version):
+            raise DeserializationError(
+                f"{meta.digest} ({meta.type}) was written by {meta.serializer} version "
+                f"{meta.serializer_version}; this installation has version {serializer.version}. "
+                f"Upgrade {manifest.distribution or 'the package providing it'}.",
+                digest=meta.digest, type_name=meta.type, store=self.url,
+            )
+        return serializer
+
+    def _serializer_of(self, manifest: Manifest) -> Serializer:
+        meta = manifest.ref
+        try:
+            return registry.get(meta.serializer)
+        except UnknownSerializerError as exc:
+            dist = manifest.distribution
+            install = f"Install the {dist!r} distribution to load it. " if dist else ""
+            raise UnknownSerializerError(
+                f"{meta.digest} ({meta.type}) in {self.url} was written by serializer "
+                f"{meta.serializer!r}, which is not available here. {install}{exc}",
+                digest=meta.digest, type_name=meta.type, store=self.url,
+            ) from None
+
+    def _verify(self, data: memoryview, manifest: Manifest) -> None:
+        meta = manifest.ref
+        algorithm, _ = parse_digest(meta.digest)
+        if data.nbytes != meta.size or hash_buffers([data], algorithm, data.nbytes) != meta.digest:
+            raise IntegrityError(
+                f"The bytes of {meta.digest} ({meta.type}) in {self.url} do not match their digest: "
+                "they were corrupted or altered. Nothing was decoded. Delete the payload and save "
+                "it again; `payloadkit verify` checks the whole store.",
+                digest=meta.digest, type_name=meta.type, store=self.url,
+            )
+
+    def _require_writes(self, what: str) -> None:
+        if not self.supports_writes:
+            raise StoreError(f"The store {self.url} is read-only; cannot {what}.", store=self.url)
+
+    def _store_error(self, action: str, digest: str | None, exc: BaseException) -> StoreError:
+        reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError) else _os_reason(exc)
+        return StoreError(
+            f"Could not {action} {digest or 'a payload'} in {self.url}: {reason}. Check that the "
+            "store is reachable and writable, and its free space.", digest=digest, store=self.url,
+        )
+
+
+def _os_reason(exc: OSError) -> str:
+    # The filename may hold a temporary path; strerror is what the user needs.
+    return exc.strerror or type(exc).__name__
+
+
+def _record_key(kind: str, name: str) -> str:
+    for part in (kind, name):
+        if not isinstance(part, str) or not _RECORD_NAME_RE.match(part):
+            raise ConfigurationError(f"{str(part)[:60]!r} is not a valid record name (letters, digits, '._-').")
+    return f"records/{kind}/{name}.json"
