@@ -108,7 +108,11 @@ def configure(
         if secret is not None:
             current.keyring = Keyring(secret) if secret else None
         if trusted_serializers is not None:
-            names = [trusted_serializers] if isinstance(trusted_serializers, str) else trusted_serializers
+            names = (
+                [trusted_serializers]
+                if isinstance(trusted_serializers, str)
+                else trusted_serializers
+            )
             current.trusted_serializers = frozenset(names)
         if durable is not None:
             current.durable = bool(durable)
@@ -143,4 +147,3 @@ def forget_stores() -> None:
     """Drop cached store objects (after a fork, or in tests)."""
     with _lock:
         _stores.clear()
-

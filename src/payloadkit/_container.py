@@ -56,7 +56,9 @@ def unpack(data: memoryview) -> tuple[dict[str, object], list[memoryview]]:
     """Split a container into its header and frames (views into ``data``, no copies)."""
     (length,) = struct.unpack_from("<I", data, 4)
     if length > min(MAX_HEADER, data.nbytes - 8):
-        raise IntegrityError(f"Container header declares {length} bytes; the container holds {data.nbytes}.")
+        raise IntegrityError(
+            f"Container header declares {length} bytes; the container holds {data.nbytes}."
+        )
     try:
         header = json.loads(bytes(data[8 : 8 + length]))
         sizes = header["frames"]

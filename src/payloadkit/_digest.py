@@ -16,7 +16,14 @@ import blake3
 
 from payloadkit.errors import ConfigurationError
 
-__all__ = ["ALGORITHMS", "DEFAULT_ALGORITHM", "Hasher", "hash_buffers", "new_hasher", "parse_digest"]
+__all__ = [
+    "ALGORITHMS",
+    "DEFAULT_ALGORITHM",
+    "Hasher",
+    "hash_buffers",
+    "new_hasher",
+    "parse_digest",
+]
 
 DEFAULT_ALGORITHM = "blake3"
 ALGORITHMS = ("blake3", "sha256")
@@ -36,8 +43,8 @@ def new_hasher(algorithm: str = DEFAULT_ALGORITHM, size_hint: int = 0) -> Hasher
     """Return a fresh hasher; blake3 uses all cores (and releases the GIL) for large inputs."""
     if algorithm == "blake3":
         if size_hint >= _THREADED_FROM:
-            return blake3.blake3(max_threads=blake3.blake3.AUTO)  # type: ignore[no-any-return]
-        return blake3.blake3()  # type: ignore[no-any-return]
+            return blake3.blake3(max_threads=blake3.blake3.AUTO)
+        return blake3.blake3()
     if algorithm == "sha256":
         return hashlib.sha256()
     raise ConfigurationError(
@@ -53,7 +60,9 @@ def as_bytes_view(buffer: object) -> memoryview:
     return view
 
 
-def hash_buffers(buffers: Iterable[memoryview], algorithm: str = DEFAULT_ALGORITHM, size: int = 0) -> str:
+def hash_buffers(
+    buffers: Iterable[memoryview], algorithm: str = DEFAULT_ALGORITHM, size: int = 0
+) -> str:
     """Digest of the concatenation of ``buffers``, as ``"algorithm:hex"``."""
     hasher = new_hasher(algorithm, size)
     for buffer in buffers:

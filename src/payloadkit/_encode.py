@@ -62,13 +62,17 @@ class Explanation:
         return "\n".join(lines)
 
 
-def candidates(obj: Any, serializer: str | Serializer | None = None) -> list[tuple[Serializer, str]]:
+def candidates(
+    obj: Any, serializer: str | Serializer | None = None
+) -> list[tuple[Serializer, str]]:
     """Serializers to try for ``obj``, in order, each with the reason it is tried."""
     if isinstance(serializer, Serializer):
         return [(serializer, "given as the serializer= argument")]
     if serializer is not None:
         if not isinstance(serializer, str):
-            raise ConfigurationError(f"serializer= takes a name or a Serializer, not {serializer!r}.")
+            raise ConfigurationError(
+                f"serializer= takes a name or a Serializer, not {serializer!r}."
+            )
         return [(registry.get(serializer), "chosen by the serializer= argument")]
     chain: list[tuple[Serializer, str]] = []
     found = registry.default_for(type(obj))
@@ -82,7 +86,9 @@ def candidates(obj: Any, serializer: str | Serializer | None = None) -> list[tup
     return chain
 
 
-def encode(obj: Any, serializer: str | Serializer | None = None, spool_dir: str | None = None) -> Encoded:
+def encode(
+    obj: Any, serializer: str | Serializer | None = None, spool_dir: str | None = None
+) -> Encoded:
     """Serialize ``obj`` with the first candidate that accepts it and digest the bytes."""
     tried: list[tuple[str, str]] = []
     chain = candidates(obj, serializer)
@@ -101,7 +107,8 @@ def encode(obj: Any, serializer: str | Serializer | None = None, spool_dir: str 
         "pk.register_serializer, or convert the object first."
     )
     raise SerializationError(
-        f"Cannot serialize an object of type {type_name}. Tried {attempts}. {hint}", type_name=type_name
+        f"Cannot serialize an object of type {type_name}. Tried {attempts}. {hint}",
+        type_name=type_name,
     ) from last
 
 
@@ -119,7 +126,14 @@ def _encode_with(obj: Any, serializer: Serializer, reason: str, spool_dir: str |
         return Encoded(serializer, reason, type_name, digest, size, path=path)
     frames = _views(serializer.dump_frames(obj))
     size = sum(frame.nbytes for frame in frames)
-    return Encoded(serializer, reason, type_name, hash_buffers(frames, DEFAULT_ALGORITHM, size), size, frames=frames)
+    return Encoded(
+        serializer,
+        reason,
+        type_name,
+        hash_buffers(frames, DEFAULT_ALGORITHM, size),
+        size,
+        frames=frames,
+    )
 
 
 def _views(frames: Sequence[Buffer]) -> list[memoryview]:

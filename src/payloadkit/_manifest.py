@@ -18,7 +18,7 @@ from payloadkit._digest import parse_digest
 from payloadkit._ref import PayloadRef
 from payloadkit.errors import IntegrityError, PayloadkitError
 
-__all__ = ["MAX_MANIFEST_BYTES", "Manifest", "object_key", "manifest_key"]
+__all__ = ["MAX_MANIFEST_BYTES", "Manifest", "manifest_key", "object_key"]
 
 FORMAT = 1
 MAX_MANIFEST_BYTES = 64 * 1024
@@ -75,8 +75,12 @@ class Manifest:
         data = self.ref.to_dict()
         del data["store"]
         data.update(
-            format=FORMAT, extension=self.extension, created=self.created, python=self.python,
-            libraries=dict(self.libraries), distribution=self.distribution,
+            format=FORMAT,
+            extension=self.extension,
+            created=self.created,
+            python=self.python,
+            libraries=dict(self.libraries),
+            distribution=self.distribution,
         )
         if self.signature:
             data["signature"] = self.signature
@@ -94,7 +98,8 @@ class Manifest:
             raise IntegrityError(
                 f"Manifest of {expected_digest}{where} is {len(raw)} bytes, over the "
                 f"{MAX_MANIFEST_BYTES}-byte limit; it is corrupt. Run `payloadkit verify`.",
-                digest=expected_digest, store=store,
+                digest=expected_digest,
+                store=store,
             )
         try:
             data = json.loads(raw)
@@ -103,7 +108,8 @@ class Manifest:
             raise IntegrityError(
                 f"Manifest of {expected_digest}{where} is corrupt ({exc}). "
                 "Run `payloadkit verify` on the store; delete the payload and save it again.",
-                digest=expected_digest, store=store,
+                digest=expected_digest,
+                store=store,
             ) from None
 
     @classmethod
@@ -111,7 +117,12 @@ class Manifest:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ValueError("not a payloadkit manifest of a known format")
         ref = PayloadRef(
-            data["digest"], data["serializer"], data["serializer_version"], data["size"], data["type"], store
+            data["digest"],
+            data["serializer"],
+            data["serializer_version"],
+            data["size"],
+            data["type"],
+            store,
         )
         if expected is not None and ref.digest != expected:
             raise ValueError(f"it describes {ref.digest}")
@@ -120,7 +131,9 @@ class Manifest:
             raise ValueError(f"bad extension {extension!r}")
         if not _NAME_RE.match(ref.serializer):
             raise ValueError("bad serializer name")
-        if not isinstance(libraries, dict) or not all(isinstance(v, str) for v in libraries.values()):
+        if not isinstance(libraries, dict) or not all(
+            isinstance(v, str) for v in libraries.values()
+        ):
             raise ValueError("bad library versions")
         created, python = data["created"], data["python"]
         if not isinstance(created, str) or not isinstance(python, str):

@@ -37,7 +37,9 @@ class Payload:
 
     def __init__(self, value: Any, serializer: str | Serializer | None = None) -> None:
         if isinstance(value, Payload):
-            raise ConfigurationError("A Payload cannot wrap another Payload; pass the Payload itself.")
+            raise ConfigurationError(
+                "A Payload cannot wrap another Payload; pass the Payload itself."
+            )
         self._value = value
         self._loaded = True
         self._serializer = serializer
@@ -48,7 +50,9 @@ class Payload:
     def from_ref(cls, ref: PayloadRef) -> Payload:
         """A Payload for a stored object; nothing is read until ``value`` is."""
         if not isinstance(ref, PayloadRef):
-            raise ConfigurationError(f"Payload.from_ref takes a PayloadRef, not {type(ref).__name__}.")
+            raise ConfigurationError(
+                f"Payload.from_ref takes a PayloadRef, not {type(ref).__name__}."
+            )
         payload = cls.__new__(cls)
         payload._value = None
         payload._loaded = False
@@ -61,7 +65,9 @@ class Payload:
     def from_dict(cls, data: dict[str, Any]) -> Payload:
         """Rebuild a lazy Payload from :meth:`to_dict`'s output."""
         if not isinstance(data, dict) or data.get("kind") != _MARKER:
-            raise ConfigurationError("Not the dict form of a Payload (it has no kind='payloadkit.Payload').")
+            raise ConfigurationError(
+                "Not the dict form of a Payload (it has no kind='payloadkit.Payload')."
+            )
         return cls.from_ref(PayloadRef.from_dict(data["ref"]))
 
     @staticmethod

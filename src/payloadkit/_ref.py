@@ -39,7 +39,9 @@ class PayloadRef:
     def __post_init__(self) -> None:
         parse_digest(self.digest)
         if not isinstance(self.size, int) or isinstance(self.size, bool) or self.size < 0:
-            raise ConfigurationError(f"PayloadRef size must be a non-negative int, not {self.size!r}.")
+            raise ConfigurationError(
+                f"PayloadRef size must be a non-negative int, not {self.size!r}."
+            )
         for name in ("serializer", "serializer_version", "type"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigurationError(f"PayloadRef field {name!r} must be a string.")
@@ -54,7 +56,9 @@ class PayloadRef:
     def from_dict(cls, data: dict[str, Any]) -> PayloadRef:
         """Rebuild a ref from :meth:`to_dict`'s output, refusing unknown or missing fields."""
         if not isinstance(data, dict):
-            raise ConfigurationError(f"A PayloadRef is read from a dict, not {type(data).__name__}.")
+            raise ConfigurationError(
+                f"A PayloadRef is read from a dict, not {type(data).__name__}."
+            )
         names = {f.name for f in fields(cls)}
         unknown = set(data) - names
         if unknown:

@@ -78,10 +78,18 @@ class _Entry:
 
     def info(self) -> SerializerInfo:
         s = self.serializer
-        types = tuple(t if isinstance(t, str) else qualified_name(t) for t in (s.types if s else ()))
+        types = tuple(
+            t if isinstance(t, str) else qualified_name(t) for t in (s.types if s else ())
+        )
         return SerializerInfo(
-            self.name, s.version if s else "?", types, self.origin, self.distribution,
-            self.status, self.error, bool(s and s.runs_code_on_load),
+            self.name,
+            s.version if s else "?",
+            types,
+            self.origin,
+            self.distribution,
+            self.status,
+            self.error,
+            bool(s and s.runs_code_on_load),
         )
 
 
@@ -98,7 +106,9 @@ class _TypeTable:
         elif isinstance(key, str) and "." in key:
             self.pending.setdefault(key.split(".")[0], []).append((key, name))
         else:
-            raise ConfigurationError(f"{key!r} is not a class or a dotted class name like 'pandas.DataFrame'.")
+            raise ConfigurationError(
+                f"{key!r} is not a class or a dotted class name like 'pandas.DataFrame'."
+            )
 
     def lookup(self, cls: type) -> tuple[str, type] | None:
         for klass in cls.__mro__:
@@ -163,8 +173,12 @@ class Registry:
             return self._add(instance, types, origin, distribution, clobber)
 
     def _add(
-        self, instance: Serializer, types: Iterable[type | str] | None,
-        origin: str, distribution: str | None, clobber: bool,
+        self,
+        instance: Serializer,
+        types: Iterable[type | str] | None,
+        origin: str,
+        distribution: str | None,
+        clobber: bool,
     ) -> Serializer:
         old = self._entries.get(instance.name)
         if old is not None and old.status == "ok" and not clobber:
@@ -184,15 +198,25 @@ class Registry:
         self._loaded = True
         for name, spec in BUILTIN_SERIALIZERS.items():
             self._load_entry_point(name, spec, "payloadkit", "builtin")
-        if os.environ.get("PAYLOADKIT_PLUGIN_AUTOLOAD", "1").strip().lower() in ("0", "false", "no"):
+        if os.environ.get("PAYLOADKIT_PLUGIN_AUTOLOAD", "1").strip().lower() in (
+            "0",
+            "false",
+            "no",
+        ):
             return
-        blocked = {n.strip() for n in os.environ.get("PAYLOADKIT_DISABLE_PLUGINS", "").split(",") if n.strip()}
+        blocked = {
+            n.strip()
+            for n in os.environ.get("PAYLOADKIT_DISABLE_PLUGINS", "").split(",")
+            if n.strip()
+        }
         for ep in _entry_points():
             dist = ep.dist.name if ep.dist is not None else None
             if dist == "payloadkit":
                 continue
             if ep.name in blocked or (dist is not None and dist in blocked):
-                self._entries.setdefault(ep.name, _Entry(ep.name, "plugin", dist, status="disabled"))
+                self._entries.setdefault(
+                    ep.name, _Entry(ep.name, "plugin", dist, status="disabled")
+                )
                 continue
             self._load_entry_point(ep.name, ep.value, dist, "plugin")
 
@@ -203,17 +227,23 @@ class Registry:
             if not isinstance(instance, Serializer):
                 raise TypeError(f"{spec} is not a payloadkit.Serializer subclass or instance")
             if instance.name != name:
-                raise ValueError(f"entry point {name!r} names a serializer called {instance.name!r}")
+                raise ValueError(
+                    f"entry point {name!r} names a serializer called {instance.name!r}"
+                )
             self._add(instance, None, origin, dist, clobber=False)
         except Exception as exc:  # a broken plugin must never break payloadkit
             text = f"{type(exc).__name__}: {exc}"
             if name not in self._entries:
                 self._entries[name] = _Entry(name, origin, dist, status="error", error=text)
             else:
-                self._entries[f"{name} ({dist})"] = _Entry(name, origin, dist, status="error", error=text)
+                self._entries[f"{name} ({dist})"] = _Entry(
+                    name, origin, dist, status="error", error=text
+                )
             warnings.warn(
                 f"payloadkit serializer plugin {name!r} from {dist or 'an unknown distribution'} "
-                f"was not loaded: {text}", PluginWarning, stacklevel=4,
+                f"was not loaded: {text}",
+                PluginWarning,
+                stacklevel=4,
             )
 
     # -- lookups ------------------------------------------------------------------
@@ -225,7 +255,11 @@ class Registry:
             if entry is not None and entry.serializer is not None and entry.status == "ok":
                 return entry.serializer
             available = sorted(n for n, e in self._entries.items() if e.status == "ok")
-            detail = f" (the plugin is {entry.status}: {entry.error or 'blocked by PAYLOADKIT_DISABLE_PLUGINS'})" if entry else ""
+            detail = (
+                f" (the plugin is {entry.status}: {entry.error or 'blocked by PAYLOADKIT_DISABLE_PLUGINS'})"
+                if entry
+                else ""
+            )
         raise UnknownSerializerError(
             f"No serializer named {name!r}{detail}. Available: {', '.join(available)}. "
             "Plugins may provide more: install the distribution that provides it."
@@ -248,7 +282,9 @@ class Registry:
         table = _TypeTable()
         for key, name in choices.items():
             if not isinstance(name, str):
-                raise ConfigurationError(f"configure(serializers=...) maps types to names; got {name!r}.")
+                raise ConfigurationError(
+                    f"configure(serializers=...) maps types to names; got {name!r}."
+                )
             table.add(key, name)
         with self._lock:
             self._user = table
@@ -263,7 +299,10 @@ class Registry:
             found: tuple[str, str] | None = None
             hit = self._user.lookup(cls)
             if hit:
-                found = (hit[0], f"configured for {qualified_name(hit[1])} by configure(serializers=...)")
+                found = (
+                    hit[0],
+                    f"configured for {qualified_name(hit[1])} by configure(serializers=...)",
+                )
             else:
                 hit = self._defaults.lookup(cls)
                 if hit:
@@ -279,7 +318,9 @@ def _entry_points() -> list[importlib.metadata.EntryPoint]:
     try:
         return list(importlib.metadata.entry_points(group=GROUP))
     except Exception as exc:  # broken metadata on sys.path must not break payloadkit
-        warnings.warn(f"payloadkit could not read plugin entry points: {exc}", PluginWarning, stacklevel=4)
+        warnings.warn(
+            f"payloadkit could not read plugin entry points: {exc}", PluginWarning, stacklevel=4
+        )
         return []
 
 

@@ -62,7 +62,9 @@ class Serializer:
 
     def dumps(self, obj: Any) -> Buffer:
         """Return the bytes of ``obj``."""
-        raise NotImplementedError(f"serializer {self.name!r} implements neither dumps nor dump_frames")
+        raise NotImplementedError(
+            f"serializer {self.name!r} implements neither dumps nor dump_frames"
+        )
 
     def loads(self, data: memoryview) -> Any:
         """Rebuild the object from ``data`` (a verified, read-only or copy-on-write view)."""

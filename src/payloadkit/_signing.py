@@ -56,7 +56,9 @@ class Keyring:
         if key is None:
             return f"it was signed with key {parts[1]}, which is not among the configured keys"
         if not hmac.compare_digest(_mac(key, fields), parts[2]):
-            return "the signature does not match the manifest (it was altered, or signed differently)"
+            return (
+                "the signature does not match the manifest (it was altered, or signed differently)"
+            )
         return None
 
 

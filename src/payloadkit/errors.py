@@ -57,7 +57,9 @@ class PayloadkitError(Exception):
         return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
-def _rebuild(cls: type[PayloadkitError], args: tuple[object, ...], state: dict[str, object]) -> PayloadkitError:
+def _rebuild(
+    cls: type[PayloadkitError], args: tuple[object, ...], state: dict[str, object]
+) -> PayloadkitError:
     error = cls.__new__(cls)
     Exception.__init__(error, *args)
     error.__dict__.update(state)

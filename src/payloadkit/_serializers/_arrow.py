@@ -23,7 +23,9 @@ def _to_table(obj: Any, name: str) -> Any:
         return obj
     pd = require("pandas", f"The {name!r} serializer")
     if not isinstance(obj, pd.DataFrame):
-        raise SerializationError(f"the {name} serializer stores pandas DataFrames and pyarrow Tables")
+        raise SerializationError(
+            f"the {name} serializer stores pandas DataFrames and pyarrow Tables"
+        )
     if not all(isinstance(column, str) for column in obj.columns):
         raise SerializationError(f"{name} needs string column names; this DataFrame has others")
     try:

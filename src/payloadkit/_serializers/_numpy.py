@@ -34,10 +34,16 @@ class NumpySerializer(Serializer):
     def dump_frames(self, obj: Any) -> Sequence[Buffer]:
         np = require("numpy", "The 'numpy' serializer")
         if type(obj) is not np.ndarray:
-            raise SerializationError(f"the numpy serializer stores plain ndarrays, not {type(obj).__name__}")
+            raise SerializationError(
+                f"the numpy serializer stores plain ndarrays, not {type(obj).__name__}"
+            )
         if obj.dtype.hasobject:
-            raise SerializationError("an array of Python objects cannot be stored as .npy without pickle")
-        array = obj if obj.flags.c_contiguous or obj.flags.f_contiguous else np.ascontiguousarray(obj)
+            raise SerializationError(
+                "an array of Python objects cannot be stored as .npy without pickle"
+            )
+        array = (
+            obj if obj.flags.c_contiguous or obj.flags.f_contiguous else np.ascontiguousarray(obj)
+        )
         header = io.BytesIO()
         info = np.lib.format.header_data_from_array_1_0(array)
         try:
@@ -53,12 +59,18 @@ class NumpySerializer(Serializer):
         head = io.BytesIO(bytes(data[:_MAX_HEADER]))
         try:
             major, _minor = np.lib.format.read_magic(head)
-            reader = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            reader = (
+                np.lib.format.read_array_header_1_0
+                if major == 1
+                else np.lib.format.read_array_header_2_0
+            )
             shape, fortran_order, dtype = reader(head)
         except ValueError as exc:
             raise DeserializationError(f"not a readable .npy header: {exc}") from None
         if dtype.hasobject:
-            raise DeserializationError(".npy payload holds Python objects; refusing to unpickle them")
+            raise DeserializationError(
+                ".npy payload holds Python objects; refusing to unpickle them"
+            )
         count = 1
         for dim in shape:
             count *= dim

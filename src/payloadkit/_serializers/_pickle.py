@@ -17,7 +17,12 @@ from payloadkit._serializer import Buffer, Serializer, python_version
 from payloadkit._serializers._optional import require
 from payloadkit.errors import DeserializationError, SerializationError
 
-__all__ = ["CloudpickleSerializer", "DillSerializer", "PickleSerializer", "PortablePickleSerializer"]
+__all__ = [
+    "CloudpickleSerializer",
+    "DillSerializer",
+    "PickleSerializer",
+    "PortablePickleSerializer",
+]
 
 #: Buffers at least this large travel out-of-band; smaller ones stay in the stream.
 OUT_OF_BAND_FROM = 1 << 16

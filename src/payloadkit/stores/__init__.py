@@ -37,13 +37,17 @@ def open_store(url: str | os.PathLike[str], **storage_options: Any) -> Store:
     """
     normalized = normalize_url(url)
     trusted = storage_options.pop("trusted_serializers", None)
-    kwargs: dict[str, Any] = {"trusted_serializers": frozenset(trusted) if trusted is not None else None}
+    kwargs: dict[str, Any] = {
+        "trusted_serializers": frozenset(trusted) if trusted is not None else None
+    }
     protocol = protocol_of(normalized)
     plugin = _store_plugin(protocol) if protocol else None
     if plugin is not None:
         store = plugin(normalized, **storage_options)
         if not isinstance(store, Store):
-            raise ConfigurationError(f"The store plugin for {protocol}:// did not return a payloadkit Store.")
+            raise ConfigurationError(
+                f"The store plugin for {protocol}:// did not return a payloadkit Store."
+            )
         store.trusted_serializers = kwargs["trusted_serializers"]
         return store
     if is_local(normalized):
@@ -69,14 +73,18 @@ def _filesystem(url: str, options: dict[str, Any]) -> tuple[Any, str]:
     except ValueError as exc:
         raise ConfigurationError(f"Cannot open a store at {url}: {exc}") from None
     except (TypeError, OSError) as exc:
-        raise StoreError(f"Cannot open a store at {url}: {type(exc).__name__}: {exc}", store=url) from None
+        raise StoreError(
+            f"Cannot open a store at {url}: {type(exc).__name__}: {exc}", store=url
+        ) from None
     return fs, root
 
 
 def _store_plugin(protocol: str) -> Any:
     if os.environ.get("PAYLOADKIT_PLUGIN_AUTOLOAD", "1").strip().lower() in ("0", "false", "no"):
         return None
-    blocked = {n.strip() for n in os.environ.get("PAYLOADKIT_DISABLE_PLUGINS", "").split(",") if n.strip()}
+    blocked = {
+        n.strip() for n in os.environ.get("PAYLOADKIT_DISABLE_PLUGINS", "").split(",") if n.strip()
+    }
     for ep in importlib.metadata.entry_points(group=STORE_GROUP):
         dist = ep.dist.name if ep.dist is not None else None
         if ep.name != protocol or ep.name in blocked or dist in blocked:
@@ -86,6 +94,8 @@ def _store_plugin(protocol: str) -> Any:
         except Exception as exc:  # a broken plugin must never break other stores
             warnings.warn(
                 f"payloadkit store plugin {ep.name!r} from {dist} was not loaded: {exc}; "
-                "using fsspec's implementation", UserWarning, stacklevel=3,
+                "using fsspec's implementation",
+                UserWarning,
+                stacklevel=3,
             )
     return None

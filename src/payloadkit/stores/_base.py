@@ -18,6 +18,7 @@ object, and deleted before it, so no manifest ever points at missing or partial 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from abc import ABC, abstractmethod
@@ -27,10 +28,11 @@ from typing import Any, ClassVar
 from payloadkit._config import settings
 from payloadkit._digest import hash_buffers, parse_digest
 from payloadkit._encode import Encoded, encode
-from payloadkit._manifest import Manifest, manifest_key, now, object_key
+from payloadkit._manifest import Manifest, manifest_key, now
 from payloadkit._ref import PayloadRef
 from payloadkit._registry import registry
 from payloadkit._serializer import Serializer, python_version
+from payloadkit._signing import Keyring
 from payloadkit._versions import newer_than
 from payloadkit.errors import (
     ConfigurationError,
@@ -115,7 +117,13 @@ class Store(ABC):
         return None
 
     # -- public API ---------------------------------------------------------------
-    def put(self, obj: Any, serializer: str | Serializer | None = None, *, callback: Callback | None = None) -> PayloadRef:
+    def put(
+        self,
+        obj: Any,
+        serializer: str | Serializer | None = None,
+        *,
+        callback: Callback | None = None,
+    ) -> PayloadRef:
         """Store ``obj`` and return its ref; identical bytes are stored once."""
         self._require_writes("put")
         encoded = encode(obj, serializer, self._spool_dir())
@@ -126,26 +134,39 @@ class Store(ABC):
 
     def _put_encoded(self, encoded: Encoded, callback: Callback | None) -> PayloadRef:
         serializer = encoded.serializer
-        ref = PayloadRef(encoded.digest, serializer.name, serializer.version, encoded.size, encoded.type_name, self.url)
+        ref = PayloadRef(
+            encoded.digest,
+            serializer.name,
+            serializer.version,
+            encoded.size,
+            encoded.type_name,
+            self.url,
+        )
         existing = self._find_manifest(ref.digest)
         if existing is not None and existing.ref.serializer != ref.serializer:
             raise StoreError(
                 f"The bytes of this {ref.type} are already stored as {ref.digest} under serializer "
                 f"{existing.ref.serializer!r}, not {ref.serializer!r}, in {self.url}. Use that "
-                "serializer for this object, or another store.", digest=ref.digest, store=self.url,
+                "serializer for this object, or another store.",
+                digest=ref.digest,
+                store=self.url,
             )
         keyring = settings().keyring
-        if existing is not None and self._exists(existing.object_key):
-            if keyring is None or keyring.verify(existing.signed_fields, existing.signature) is None:
-                return existing.ref
+        stored = existing is not None and self._exists(existing.object_key)
+        if existing is not None and stored and _signed_enough(existing, keyring):
+            return existing.ref
         manifest = Manifest(
-            ref.with_store(None), serializer.extension, now(), python_version(),
-            serializer.library_versions(), registry.distribution_of(serializer.name),
+            ref.with_store(None),
+            serializer.extension,
+            now(),
+            python_version(),
+            serializer.library_versions(),
+            registry.distribution_of(serializer.name),
         )
         if keyring is not None:
-            manifest = Manifest(**{**manifest.__dict__, "signature": keyring.sign(manifest.signed_fields)})
+            manifest = dataclasses.replace(manifest, signature=keyring.sign(manifest.signed_fields))
         try:
-            if existing is None or not self._exists(manifest.object_key):
+            if not stored:
                 self._write_object(manifest.object_key, encoded, callback)
             self._write_small(manifest_key(ref.digest), manifest.to_bytes())
         except PayloadkitError:
@@ -165,7 +186,9 @@ class Store(ABC):
             raise PayloadNotFoundError(
                 f"The manifest of {meta.digest} ({meta.type}) is in {self.url} but its bytes are "
                 "missing. Run `payloadkit verify` and save the payload again.",
-                digest=meta.digest, type_name=meta.type, store=self.url,
+                digest=meta.digest,
+                type_name=meta.type,
+                store=self.url,
             ) from None
         except OSError as exc:
             raise self._store_error("read", meta.digest, exc) from exc
@@ -179,7 +202,9 @@ class Store(ABC):
                 f"The {serializer.name} serializer failed to load {meta.digest} ({meta.type}) from "
                 f"{self.url}: {type(exc).__name__}: {exc}. The bytes are intact (digest verified); "
                 f"check that the libraries it needs match those that wrote it: {manifest.libraries}.",
-                digest=meta.digest, type_name=meta.type, store=self.url,
+                digest=meta.digest,
+                type_name=meta.type,
+                store=self.url,
             ) from exc
 
     def info(self, ref: PayloadRef | str) -> Manifest:
@@ -189,7 +214,9 @@ class Store(ABC):
         if manifest is None:
             raise PayloadNotFoundError(
                 f"No payload {digest} in {self.url}. Check the store URL (and storage options), "
-                "or list what the store holds with `payloadkit ls`.", digest=digest, store=self.url,
+                "or list what the store holds with `payloadkit ls`.",
+                digest=digest,
+                store=self.url,
             )
         return manifest
 
@@ -227,20 +254,28 @@ class Store(ABC):
     def put_record(self, kind: str, name: str, record: dict[str, Any]) -> None:
         """Write a small JSON document under ``records/<kind>/<name>.json`` atomically."""
         self._require_writes("write records")
-        self._write_small(_record_key(kind, name), json.dumps(record, sort_keys=True, indent=1).encode())
+        self._write_small(
+            _record_key(kind, name), json.dumps(record, sort_keys=True, indent=1).encode()
+        )
 
     def get_record(self, kind: str, name: str) -> dict[str, Any]:
         """Read a record; PayloadNotFoundError when it does not exist."""
         try:
             raw = self._read_small(_record_key(kind, name))
         except FileNotFoundError:
-            raise PayloadNotFoundError(f"No {kind} record {name!r} in {self.url}.", store=self.url) from None
+            raise PayloadNotFoundError(
+                f"No {kind} record {name!r} in {self.url}.", store=self.url
+            ) from None
         if len(raw) > MAX_RECORD_BYTES:
-            raise IntegrityError(f"The {kind} record {name!r} in {self.url} is too large to be one.")
+            raise IntegrityError(
+                f"The {kind} record {name!r} in {self.url} is too large to be one."
+            )
         try:
             data = json.loads(raw)
         except ValueError as exc:
-            raise IntegrityError(f"The {kind} record {name!r} in {self.url} is not JSON: {exc}.") from None
+            raise IntegrityError(
+                f"The {kind} record {name!r} in {self.url} is not JSON: {exc}."
+            ) from None
         if not isinstance(data, dict):
             raise IntegrityError(f"The {kind} record {name!r} in {self.url} is not a JSON object.")
         return data
@@ -274,15 +309,23 @@ class Store(ABC):
             raise IntegrityError(
                 f"The ref says {meta.digest} was written by {asked.serializer!r}; the store's "
                 f"manifest says {meta.serializer!r}. The ref or the store was altered.",
-                digest=meta.digest, type_name=meta.type, store=self.url,
+                digest=meta.digest,
+                type_name=meta.type,
+                store=self.url,
             )
-        policy = self.trusted_serializers if self.trusted_serializers is not None else settings().trusted_serializers
+        policy = (
+            self.trusted_serializers
+            if self.trusted_serializers is not None
+            else settings().trusted_serializers
+        )
         if policy is not None and meta.serializer not in policy:
             raise SignatureError(
                 f"Refusing to load {meta.digest} ({meta.type}) from {self.url}: its serializer "
                 f"{meta.serializer!r} is not in the load policy trusted_serializers={sorted(policy)}. "
                 "Add it to the policy if this store's writers are trusted.",
-                digest=meta.digest, type_name=meta.type, store=self.url,
+                digest=meta.digest,
+                type_name=meta.type,
+                store=self.url,
             )
         serializer = self._serializer_of(manifest)
         keyring = settings().keyring
@@ -293,14 +336,18 @@ class Store(ABC):
                     f"Refusing to load {meta.digest} ({meta.type}) from {self.url} with "
                     f"{meta.serializer}, which can run code on load: {why}. Save it again with "
                     "the signing key configured, or add the key that signed it.",
-                    digest=meta.digest, type_name=meta.type, store=self.url,
+                    digest=meta.digest,
+                    type_name=meta.type,
+                    store=self.url,
                 )
         if newer_than(meta.serializer_version, serializer.version):
             raise DeserializationError(
                 f"{meta.digest} ({meta.type}) was written by {meta.serializer} version "
                 f"{meta.serializer_version}; this installation has version {serializer.version}. "
                 f"Upgrade {manifest.distribution or 'the package providing it'}.",
-                digest=meta.digest, type_name=meta.type, store=self.url,
+                digest=meta.digest,
+                type_name=meta.type,
+                store=self.url,
             )
         return serializer
 
@@ -314,7 +361,9 @@ class Store(ABC):
             raise UnknownSerializerError(
                 f"{meta.digest} ({meta.type}) in {self.url} was written by serializer "
                 f"{meta.serializer!r}, which is not available here. {install}{exc}",
-                digest=meta.digest, type_name=meta.type, store=self.url,
+                digest=meta.digest,
+                type_name=meta.type,
+                store=self.url,
             ) from None
 
     def _verify(self, data: memoryview, manifest: Manifest) -> None:
@@ -325,7 +374,9 @@ class Store(ABC):
                 f"The bytes of {meta.digest} ({meta.type}) in {self.url} do not match their digest: "
                 "they were corrupted or altered. Nothing was decoded. Delete the payload and save "
                 "it again; `payloadkit verify` checks the whole store.",
-                digest=meta.digest, type_name=meta.type, store=self.url,
+                digest=meta.digest,
+                type_name=meta.type,
+                store=self.url,
             )
 
     def _require_writes(self, what: str) -> None:
@@ -336,8 +387,15 @@ class Store(ABC):
         reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError) else _os_reason(exc)
         return StoreError(
             f"Could not {action} {digest or 'a payload'} in {self.url}: {reason}. Check that the "
-            "store is reachable and writable, and its free space.", digest=digest, store=self.url,
+            "store is reachable and writable, and its free space.",
+            digest=digest,
+            store=self.url,
         )
+
+
+def _signed_enough(manifest: Manifest, keyring: Keyring | None) -> bool:
+    """True when a stored manifest needs no new signature from this process."""
+    return keyring is None or keyring.verify(manifest.signed_fields, manifest.signature) is None
 
 
 def _os_reason(exc: OSError) -> str:
@@ -348,5 +406,7 @@ def _os_reason(exc: OSError) -> str:
 def _record_key(kind: str, name: str) -> str:
     for part in (kind, name):
         if not isinstance(part, str) or not _RECORD_NAME_RE.match(part):
-            raise ConfigurationError(f"{str(part)[:60]!r} is not a valid record name (letters, digits, '._-').")
+            raise ConfigurationError(
+                f"{str(part)[:60]!r} is not a valid record name (letters, digits, '._-')."
+            )
     return f"records/{kind}/{name}.json"

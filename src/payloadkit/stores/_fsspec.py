@@ -70,7 +70,9 @@ class FsspecStore(Store):
         if encoded.path is not None:
             if self.atomic_mode == "rename":
                 tmp = self._tmp_path()
-                self.fs.put_file(encoded.path, tmp, callback=callback) if callback else self.fs.put_file(encoded.path, tmp)
+                self.fs.put_file(
+                    encoded.path, tmp, callback=callback
+                ) if callback else self.fs.put_file(encoded.path, tmp)
                 self.fs.mv(tmp, path)
             else:
                 self._makedirs(path)
@@ -85,7 +87,9 @@ class FsspecStore(Store):
         else:
             self._write_renamed(path, frames, callback)
 
-    def _write_renamed(self, path: str, frames: list[memoryview], callback: Callback | None = None) -> None:
+    def _write_renamed(
+        self, path: str, frames: list[memoryview], callback: Callback | None = None
+    ) -> None:
         tmp = self._tmp_path()
         try:
             self._stream(tmp, frames, callback)
