@@ -68,15 +68,15 @@ class FsspecStore(Store):
     def _write_object(self, key: str, encoded: Encoded, callback: Callback | None) -> None:
         path = self._path(key)
         if encoded.path is not None:
+            kwargs = {"callback": callback} if callback is not None else {}
             if self.atomic_mode == "rename":
                 tmp = self._tmp_path()
-                self.fs.put_file(
-                    encoded.path, tmp, callback=callback
-                ) if callback else self.fs.put_file(encoded.path, tmp)
+                self._makedirs(tmp)
+                self.fs.put_file(encoded.path, tmp, **kwargs)
+                self._makedirs(path)
                 self.fs.mv(tmp, path)
             else:
                 self._makedirs(path)
-                kwargs = {"callback": callback} if callback is not None else {}
                 self.fs.put_file(encoded.path, path, **kwargs)
             return
         frames = encoded.frames or []
@@ -93,6 +93,7 @@ class FsspecStore(Store):
         tmp = self._tmp_path()
         try:
             self._stream(tmp, frames, callback)
+            self._makedirs(path)
             self.fs.mv(tmp, path)
         except BaseException:
             with contextlib.suppress(Exception):
