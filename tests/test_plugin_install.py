@@ -86,10 +86,10 @@ def test_pip_installed_plugin_is_used_by_type(tmp_path: Path) -> None:
     if importlib.util.find_spec("hatchling") is None or importlib.util.find_spec("pip") is None:
         pytest.skip("building the plugin offline needs pip and hatchling (tox -e tests has both)")
     target = tmp_path / "installed"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    offline = ["--no-deps", "--no-index", "--no-build-isolation"]
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
-        + ["--no-build-isolation", "--disable-pip-version-check", "--target", str(target)]
-        + [str(_write_plugin(tmp_path))],
+        [*pip, *offline, "--target", str(target), str(_write_plugin(tmp_path))],
         capture_output=True,
         text=True,
         timeout=300,
