@@ -335,3 +335,47 @@ def test_fake_site_is_cleaned(tmp_path: Path) -> None:
         for i in pk.serializers()
         if i.origin == "plugin" and i.distribution and i.distribution.startswith("fake-")
     ]
+
+
+LAZY_CHECK = """
+import sys
+import payloadkit as pk
+
+pk.configure(storage="memory://lazy")
+pk.Payload(1)
+assert "fake_decimal" not in sys.modules and "fake_broken" not in sys.modules
+try:
+    pk.serializers()
+except pk.PluginWarning as warning:  # -W error turns the report into an exception
+    print("warned:", warning)
+assert "fake_decimal" in sys.modules
+print([i.name for i in pk.serializers() if i.origin == "plugin" and i.status == "ok"])
+"""
+
+
+def test_import_runs_no_discovery_and_survives_broken_plugins(fake_plugins) -> None:
+    """`import payloadkit` (even with -W error and a broken plugin) imports no plugin."""
+    import subprocess
+
+    fake_plugins.add(
+        "fake-broken", "fake_broken", BROKEN_PLUGIN, serializers={"broken": "fake_broken:X"}
+    )
+    fake_plugins.add(
+        "fake-decimal",
+        "fake_decimal",
+        DECIMAL_PLUGIN,
+        serializers={"decimal-text": "fake_decimal:DecimalText"},
+    )
+    src = str(Path(pk.__file__).resolve().parents[1])
+    run = subprocess.run(
+        [sys.executable, "-W", "error", "-c", LAZY_CHECK],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": f"{fake_plugins.site}:{src}", "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("warned: payloadkit serializer plugin 'broken' from fake-broken")
+    assert lines[1] == "['decimal-text']"
