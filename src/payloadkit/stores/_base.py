@@ -142,7 +142,10 @@ class Store(ABC):
             encoded.type_name,
             self.url,
         )
-        existing = self._find_manifest(ref.digest)
+        try:
+            existing = self._find_manifest(ref.digest)
+        except IntegrityError:
+            existing = None  # a corrupt manifest is replaced by the one written below
         if existing is not None and existing.ref.serializer != ref.serializer:
             raise StoreError(
                 f"The bytes of this {ref.type} are already stored as {ref.digest} under serializer "

@@ -222,6 +222,13 @@ class StoreTests:
         with pytest.raises(IntegrityError):
             store.get(ref)
 
+    def test_put_repairs_a_corrupted_manifest(self, store: Store) -> None:
+        """Putting the object again replaces a corrupted manifest."""
+        ref = store.put({"repair": 1})
+        self.raw_set(store, manifest_key(ref.digest), b"\x00garbage")
+        assert store.put({"repair": 1}) == ref
+        assert store.get(ref) == {"repair": 1}
+
     def test_manifest_without_object(self, store: Store) -> None:
         """A manifest whose bytes are missing raises PayloadNotFoundError, not a crash."""
         ref = store.put({"bytes": "missing"})
