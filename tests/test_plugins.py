@@ -244,7 +244,7 @@ def test_missing_plugin_with_a_malformed_distribution_name(fake_plugins) -> None
     """A distribution name from a store that is not a valid project name is not suggested."""
     message = registry.missing("nope", "evil; rm -rf /")
     assert "evil" not in message
-    assert "install the plugin distribution" in message
+    assert "install the one providing it" in message
 
 
 def test_two_plugins_claiming_a_type(fake_plugins, memory_store: pk.Store) -> None:

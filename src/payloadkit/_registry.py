@@ -413,7 +413,7 @@ class Registry:
             f"It is provided by the distribution {dist!r}: install or upgrade it "
             f"(pip install --upgrade {dist})."
             if dist
-            else "Check the name, or install the plugin distribution that provides it."
+            else "Check the name. Plugins may provide more serializers: install the one providing it."
         )
         if not autoload_enabled():
             where += " Plugin discovery is off (PAYLOADKIT_PLUGIN_AUTOLOAD=0)."
