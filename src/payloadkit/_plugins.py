@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
+import threading
 
 __all__ = [
     "PluginWarning",
@@ -18,6 +19,7 @@ __all__ = [
     "blocked_plugins",
     "distribution_of",
     "entry_points",
+    "forget_entry_points",
     "is_blocked",
     "normalize_name",
 ]
@@ -25,6 +27,8 @@ __all__ = [
 AUTOLOAD_VARIABLE = "PAYLOADKIT_PLUGIN_AUTOLOAD"
 DISABLE_VARIABLE = "PAYLOADKIT_DISABLE_PLUGINS"
 _OFF = frozenset({"0", "false", "no", "off"})
+_lock = threading.Lock()
+_scanned: dict[str, tuple[list[importlib.metadata.EntryPoint], str | None]] = {}
 
 
 class PluginWarning(UserWarning):
@@ -64,9 +68,24 @@ def is_blocked(ep: importlib.metadata.EntryPoint, blocked: frozenset[str]) -> bo
 def entry_points(group: str) -> tuple[list[importlib.metadata.EntryPoint], str | None]:
     """The entry points of ``group``, and an error text when the metadata could not be read.
 
-    Broken metadata somewhere on ``sys.path`` must not break payloadkit, so the error is
-    returned for the caller to report instead of raised.
+    The installed distributions are scanned once per group and process (see
+    :func:`forget_entry_points`). Broken metadata somewhere on ``sys.path`` must not break
+    payloadkit, so the error is returned for the caller to report instead of raised.
     """
+    with _lock:
+        if group not in _scanned:
+            _scanned[group] = _scan(group)
+        found, error = _scanned[group]
+        return list(found), error
+
+
+def forget_entry_points() -> None:
+    """Scan the installed distributions again on next use (after installing one, in tests)."""
+    with _lock:
+        _scanned.clear()
+
+
+def _scan(group: str) -> tuple[list[importlib.metadata.EntryPoint], str | None]:
     try:
         return list(importlib.metadata.entry_points(group=group)), None
     except Exception as exc:  # any broken dist-info on sys.path

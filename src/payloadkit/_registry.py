@@ -67,6 +67,7 @@ from payloadkit._plugins import (
     blocked_plugins,
     distribution_of,
     entry_points,
+    forget_entry_points,
     is_blocked,
 )
 from payloadkit._serializer import Serializer, qualified_name
@@ -253,8 +254,10 @@ class Registry:
     def reset(self) -> None:
         """Forget every serializer; discovery runs again on the next dispatch or listing.
 
-        For tests, and for a process that changed the plugin environment variables.
+        For tests, and for a process that installed a plugin or changed the plugin
+        environment variables since. Store plugins are looked up afresh too.
         """
+        forget_entry_points()
         with self._lock:
             self._entries: dict[str, _Entry] = {}
             self._defaults = _TypeTable()
