@@ -128,3 +128,22 @@ def test_installed_plugin_is_chosen_by_type(store: pk.Store) -> None:
     (info,) = [i for i in pk.serializers() if i.name == "polars"]
     assert (info.origin, info.status) == ("plugin", "ok")
     assert "registered for polars.dataframe.frame.DataFrame" in str(pk.explain(pl.DataFrame()))
+
+
+@needs_install
+def test_discovery_imports_no_polars() -> None:
+    """Listing serializers imports the plugin but not polars itself."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, payloadkit as pk; "
+        "assert 'polars' in [i.name for i in pk.serializers() if i.status == 'ok']; "
+        "assert 'payloadkit_polars' in sys.modules; "
+        "print(sorted(m for m in ('polars', 'pyarrow', 'pandas', 'numpy') if m in sys.modules))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"

@@ -197,3 +197,22 @@ def test_mixed_numpy_and_torch_is_refused() -> None:
 
     with pytest.raises(SerializationError, match="not both"):
         SafetensorsSerializer().dumps({"a": np.ones(1), "b": torch.ones(1)})
+
+
+@needs_install
+def test_discovery_imports_no_array_library() -> None:
+    """Listing serializers imports the plugin but neither safetensors, numpy nor torch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, payloadkit as pk; "
+        "assert 'safetensors' in [i.name for i in pk.serializers() if i.status == 'ok']; "
+        "assert 'payloadkit_safetensors' in sys.modules; "
+        "print(sorted(m for m in ('safetensors', 'numpy', 'torch') if m in sys.modules))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
