@@ -220,3 +220,11 @@ def test_explain_in_a_subprocess(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["serializer"] == "numpy"
+
+
+def test_explain_binds_no_module_to_local_names(capsys: pytest.CaptureFixture[str]) -> None:
+    """Lambda arguments and comprehension targets are not imported as modules."""
+    sys.modules.pop("this", None)
+    assert main(["explain", "[this for this in range(3)]"]) == 0
+    assert "this" not in sys.modules
+    assert capsys.readouterr().out.startswith("builtins.list -> pickle")

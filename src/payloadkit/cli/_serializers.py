@@ -123,8 +123,7 @@ def _evaluate(expr: str) -> Any:
     except SyntaxError as exc:
         raise ConfigurationError(f"EXPR is not a Python expression: {exc.msg}: {expr!r}") from None
     namespace: dict[str, Any] = {"__builtins__": builtins}
-    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-    for name in sorted(names - set(dir(builtins))):
+    for name in sorted(_free_names(tree) - set(dir(builtins))):
         module = ALIASES.get(name, name)
         if importlib.util.find_spec(module) is not None:
             namespace[name] = importlib.import_module(module)
@@ -135,6 +134,18 @@ def _evaluate(expr: str) -> Any:
             f"Evaluating EXPR failed: {type(exc).__name__}: {exc}. Check the expression "
             f"(available without import: {', '.join(sorted(ALIASES))} and any module by name)."
         ) from None
+
+
+def _free_names(tree: ast.AST) -> set[str]:
+    """Names the expression reads but does not bind (lambda arguments, loop targets)."""
+    loaded: set[str] = set()
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+    return loaded - bound
 
 
 def _read_file(path: str, trust: bool) -> Any:
