@@ -7,8 +7,9 @@ can hold these, and ``runs_code_on_load`` is False (no signature is needed to lo
 What it stores: a ``dict`` whose keys are ``str`` and whose values are all plain
 ``numpy.ndarray`` of a numeric or bool dtype, or all ``torch.Tensor`` (where torch is
 installed; it is never required). Anything else raises ``SerializationError``.
-Arrays load as C-contiguous, native byte order, writable copies; the dict's key order is
-kept. A dict is not claimed by type (that would send every dict here), so the serializer
+Saving uses safetensors' own file writer; loading parses the header strictly and returns
+arrays that are views of the verified bytes (copy-on-write in local stores, so writable
+and independent of the store) in native byte order; the dict's key order is kept. A dict is not claimed by type (that would send every dict here), so the serializer
 is chosen by name (``serializer="safetensors"``), per type with
 ``pk.configure(serializers={...})``, or by wrapping the dict in :class:`TensorDict`,
 which it claims.
@@ -21,10 +22,10 @@ from typing import Any
 
 from payloadkit import Serializer
 from payloadkit.errors import SerializationError
+from payloadkit_safetensors._format import numpy_arrays, read_header
 
 __all__ = ["SafetensorsSerializer", "TensorDict"]
 
-_MAX_HEADER = 100 * 1024 * 1024  # the limit safetensors itself enforces
 _KEYS = "payloadkit.keys"
 
 
@@ -76,20 +77,6 @@ def _check(obj: Any) -> str:
     return frameworks.pop() if frameworks else "np"
 
 
-def _header_metadata(data: memoryview) -> dict[str, str]:
-    """The ``__metadata__`` of a safetensors header, after checking its bounds."""
-    if data.nbytes < 8:
-        raise ValueError("too short to be a safetensors file")
-    size = int.from_bytes(data[:8], "little")
-    if size > min(_MAX_HEADER, data.nbytes - 8):
-        raise ValueError(f"header length {size} does not fit in the {data.nbytes} bytes")
-    header = json.loads(bytes(data[8 : 8 + size]))
-    metadata = header.get("__metadata__") if isinstance(header, dict) else None
-    if not isinstance(metadata, dict):
-        return {}
-    return {k: v for k, v in metadata.items() if isinstance(k, str) and isinstance(v, str)}
-
-
 def _ordered(loaded: dict[str, Any], metadata: dict[str, str]) -> dict[str, Any]:
     """``loaded`` in the key order recorded at save time (when the record is sound)."""
     try:
@@ -111,19 +98,34 @@ class SafetensorsSerializer(Serializer):
     libraries = ("safetensors", "numpy", "torch")
     runs_code_on_load = False
 
+    writes_files = True
+
+    def dump_file(self, obj: Any, path: str) -> None:
+        """Write the dict to ``path`` with safetensors' own file writer."""
+        tensors, metadata, framework = _prepare(obj)
+        try:
+            if framework == "pt":
+                from safetensors.torch import save_file as save_torch
+
+                save_torch(tensors, path, metadata)
+            else:
+                from safetensors.numpy import save_file as save_numpy
+
+                save_numpy(tensors, path, metadata)
+        except Exception as exc:  # the library's own error type varies across versions
+            raise SerializationError(f"safetensors cannot store this dict: {exc}") from exc
+
     def dumps(self, obj: Any) -> bytes:
         """The safetensors bytes of a dict of arrays (validated first)."""
-        framework = _check(obj)
-        metadata = {"format": framework, _KEYS: json.dumps(list(obj))}
+        tensors, metadata, framework = _prepare(obj)
         try:
             if framework == "pt":
                 from safetensors.torch import save as save_torch
 
-                return save_torch({k: v.contiguous() for k, v in obj.items()}, metadata)
-            import numpy as np
+                return save_torch(tensors, metadata)
             from safetensors.numpy import save as save_numpy
 
-            return save_numpy({k: np.ascontiguousarray(v) for k, v in obj.items()}, metadata)
+            return save_numpy(tensors, metadata)
         except Exception as exc:  # the library's own error type varies across versions
             raise SerializationError(f"safetensors cannot store this dict: {exc}") from exc
 
@@ -133,19 +135,40 @@ class SafetensorsSerializer(Serializer):
 
     def load(self, data: memoryview, type_name: str) -> Any:
         """Like :meth:`loads`, as a :class:`TensorDict` when one was saved."""
-        metadata = _header_metadata(data)
-        if metadata.get("format") == "pt":
-            try:
-                from safetensors.torch import load as load_torch
-            except ImportError as exc:
-                raise ImportError(
-                    f"this payload holds torch tensors; install torch to load it ({exc})"
-                ) from None
-            loaded = load_torch(bytes(data))
+        header = read_header(data)
+        if header.metadata.get("format") == "pt":
+            loaded = _load_torch(data)
         else:
-            from safetensors.numpy import load as load_numpy
-
-            loaded = load_numpy(bytes(data))
-        ordered = _ordered(loaded, metadata)
+            arrays = numpy_arrays(data, header)
+            loaded = arrays if arrays is not None else _load_numpy_library(data)
+        ordered = _ordered(loaded, header.metadata)
         saved_as_tensor_dict = type_name == f"{TensorDict.__module__}.{TensorDict.__qualname__}"
         return TensorDict(ordered) if saved_as_tensor_dict else ordered
+
+
+def _prepare(obj: Any) -> tuple[dict[str, Any], dict[str, str], str]:
+    """Contiguous tensors, the metadata to record, and the framework, after validation."""
+    framework = _check(obj)
+    metadata = {"format": framework, _KEYS: json.dumps(list(obj))}
+    if framework == "pt":
+        return {k: v.contiguous() for k, v in obj.items()}, metadata, framework
+    import numpy as np
+
+    return {k: np.ascontiguousarray(v) for k, v in obj.items()}, metadata, framework
+
+
+def _load_torch(data: memoryview) -> dict[str, Any]:
+    try:
+        from safetensors.torch import load as load_torch
+    except ImportError as exc:
+        raise ImportError(
+            f"this payload holds torch tensors; install torch to load it ({exc})"
+        ) from None
+    return load_torch(bytes(data))  # type: ignore[no-any-return,unused-ignore]
+
+
+def _load_numpy_library(data: memoryview) -> dict[str, Any]:
+    """Dtypes numpy lacks (bfloat16, float8): safetensors' numpy loader says what it can't do."""
+    from safetensors.numpy import load as load_numpy
+
+    return load_numpy(bytes(data))
