@@ -71,7 +71,8 @@ class PolarsSerializer(Serializer):
 
     def loads(self, data: memoryview) -> Any:
         """A polars DataFrame from parquet bytes."""
-        return _polars().read_parquet(io.BytesIO(data))
+        # polars reads a bytes object faster than a file-like view of the same bytes.
+        return _polars().read_parquet(bytes(data))
 
     def load(self, data: memoryview, type_name: str) -> Any:
         """A DataFrame, or a LazyFrame over the data when a LazyFrame was saved."""
