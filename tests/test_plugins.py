@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import collections
 import decimal
+import fractions
 import sys
 import warnings
 from pathlib import Path
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 import payloadkit as pk
 from payloadkit._registry import registry
@@ -379,3 +383,34 @@ def test_import_runs_no_discovery_and_survives_broken_plugins(fake_plugins) -> N
     lines = run.stdout.splitlines()
     assert lines[0].startswith("warned: payloadkit serializer plugin 'broken' from fake-broken")
     assert lines[1] == "['decimal-text']"
+
+
+_CLASSES = [decimal.Decimal, fractions.Fraction, collections.OrderedDict]
+_KEYS = [*_CLASSES, "decimal.Decimal", "fractions.Fraction", "collections.OrderedDict"]
+
+
+@hypothesis.given(
+    claims=st.lists(
+        st.tuples(
+            st.sampled_from(_KEYS), st.sampled_from(["a", "b", "c"]), st.sampled_from([0, 1, 2])
+        ),
+        max_size=12,
+    )
+)
+def test_type_claims_follow_the_precedence_rule(claims: list[tuple[object, str, int]]) -> None:
+    """Whatever the order and form of claims, the highest rank wins; the first plugin, the last user."""
+    from payloadkit._registry import _TypeTable
+
+    table = _TypeTable()
+    model: dict[type, tuple[int, int, str]] = {}
+    for seq, (key, name, rank) in enumerate(claims):
+        table.add(key, name, rank)  # type: ignore[arg-type]
+        cls = key if isinstance(key, type) else _CLASSES[_KEYS.index(key) - len(_CLASSES)]
+        order = seq if rank == 2 else -seq
+        if cls not in model or (rank, order) > model[cls][:2]:
+            model[cls] = (rank, order, name)
+        if seq % 3 == 2:  # lookups between claims resolve pending dotted names early
+            table.lookup(cls)
+    for cls in _CLASSES:
+        hit = table.lookup(cls)
+        assert (hit[0] if hit else None) == (model[cls][2] if cls in model else None)
