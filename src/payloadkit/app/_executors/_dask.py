@@ -90,6 +90,7 @@ def _print_output(name: str, output: list[tuple[str, str]]) -> None:
 class _DaskHost:
     def __init__(self, client: Any, name: str, work: bytes, blob: dict[str, Any], worker: str):
         self.name = name
+        self._client = client
         self._future = client.submit(
             WorkActor,
             name,
@@ -109,9 +110,11 @@ class _DaskHost:
 
     def _execute(self, call: Call) -> Outcome:
         try:
-            if self._actor is None:
-                self._actor = self._future.result()
-            outcome: Outcome = self._actor.execute(call).result()
+            # Actor proxies find their client through the current-client context.
+            with self._client.as_current():
+                if self._actor is None:
+                    self._actor = self._future.result()
+                outcome: Outcome = self._actor.execute(call).result()
         except Exception as exc:  # the actor could not start, or its worker went away
             return failure(call.seq, exc)
         _print_output(self.name, outcome.output)
