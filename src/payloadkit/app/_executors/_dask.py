@@ -25,10 +25,9 @@ from payloadkit.app._runtime import Host
 from payloadkit.errors import ConfigurationError
 from payloadkit.stores import Store
 
-__all__ = ["DaskExecutor", "WorkActor"]
+__all__ = ["DaskExecutor", "WorkActor", "is_loopback"]
 
 _local = threading.local()
-_LOOPBACK = ("127.", "localhost", "::1", "[::1]")
 
 
 class _Router(io.TextIOBase):
@@ -126,6 +125,14 @@ class _DaskHost:
         self._future.release()
 
 
+def is_loopback(address: str) -> bool:
+    """True when a scheduler address is on this machine's loopback interface."""
+    if address.startswith("inproc://"):
+        return True
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
 class DaskExecutor(Executor):
     """Runs each Work in an Actor on a Dask cluster (a Client, or a scheduler address)."""
 
@@ -158,10 +165,7 @@ class DaskExecutor(Executor):
     def _is_local_cluster(self) -> bool:
         if type(getattr(self.client, "cluster", None)).__name__ == "LocalCluster":
             return True
-        from distributed.comm import get_address_host
-
-        address = str(self.client.scheduler.address)
-        return address.startswith("inproc://") or get_address_host(address).startswith(_LOOPBACK)
+        return is_loopback(str(self.client.scheduler.address))
 
     def start(self, works: dict[str, bytes]) -> dict[str, Host]:
         blob = settings_for(self.store, self.storage_options)
