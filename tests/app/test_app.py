@@ -68,8 +68,10 @@ def test_root_must_be_a_flow() -> None:
 
 def test_remote_scheduler_addresses() -> None:
     """Loopback scheduler addresses count as local; others make a local store warn."""
-    assert is_loopback("tcp://127.0.0.1:8786") and is_loopback("inproc://x/1/2")
-    assert is_loopback("tcp://localhost:8786") and is_loopback("tcp://[::1]:8786")
+    assert is_loopback("tcp://127.0.0.1:8786")
+    assert is_loopback("inproc://x/1/2")
+    assert is_loopback("tcp://localhost:8786")
+    assert is_loopback("tcp://[::1]:8786")
     assert not is_loopback("tcp://10.0.0.5:8786")
 
 
@@ -93,7 +95,8 @@ def test_work_outside_an_app_is_a_plain_object() -> None:
     """Without an App, run is an ordinary method call on the object."""
     work = Talk()
     work.run("plain")
-    assert work.parallel is False and work.cache_calls is True
+    assert work.parallel is False
+    assert work.cache_calls is True
 
 
 def test_lightning_app_does_not_run_when_built(tmp_path: Any) -> None:
@@ -119,7 +122,8 @@ def test_lightning_arguments_are_ignored_with_one_warning() -> None:
         L.LightningWork(parallel=True, cloud_compute="gpu", port=8000)
     assert len(caught) == 1
     work = L.LightningWork(parallel=True, cloud_compute="cpu", port=1)  # no second warning
-    assert work.parallel is True and work.cache_calls is True
+    assert work.parallel is True
+    assert work.cache_calls is True
 
 
 def test_lightning_storage_has_payload_only() -> None:

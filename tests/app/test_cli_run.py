@@ -46,7 +46,8 @@ def test_run_lightning_example(executor: str, tmp_path: Path) -> None:
     assert "succeeded" in result.stderr
     runs = list((tmp_path / ".payloadkit" / "records" / "runs").glob("*.json"))
     record = json.loads(runs[0].read_text())
-    assert record["app"] == "lightning_payload:Flow" and record["outcome"] == "succeeded"
+    assert record["app"] == "lightning_payload:Flow"
+    assert record["outcome"] == "succeeded"
 
 
 def test_run_with_storage_option(tmp_path: Path) -> None:

@@ -165,7 +165,8 @@ def test_parallel_works_overlap(
     app = pk.App(Together(str(tmp_path)), storage=store, executor=executor)
     app.run()
     (a_start, a_end), (b_start, b_end) = app.root.spans  # type: ignore[attr-defined]
-    assert a_start < b_end and b_start < a_end
+    assert a_start < b_end
+    assert b_start < a_end
 
 
 class Fails(pk.Work):
@@ -194,11 +195,13 @@ def test_failing_work_is_named(executor: Any, store: pk.Store) -> None:
     error = caught.value
     assert error.work == "root.bad"
     assert "boom in the work" in error.remote_traceback
-    assert "root.bad" in str(error) and "Traceback" in str(error)
+    assert "root.bad" in str(error)
+    assert "Traceback" in str(error)
     assert isinstance(error.__cause__, ValueError)
     assert app.root.after is False  # type: ignore[attr-defined]
     record = app.last_record
-    assert record is not None and record["outcome"] == "failed"
+    assert record is not None
+    assert record["outcome"] == "failed"
     assert "boom in the work" in record["error"]
     assert record["works"]["root.bad"]["status"] == "failed"
     assert record["works"]["root.ok"]["status"] == "succeeded"
@@ -245,15 +248,18 @@ def test_run_record(executor: Any, store: pk.Store) -> None:
         "kind", "format", "run_id", "app", "executor", "started", "ended", "outcome",
         "error", "works", "payloads",
     }  # fmt: skip
-    assert record["kind"] == "payloadkit.run" and record["format"] == 1
+    assert record["kind"] == "payloadkit.run"
+    assert record["format"] == 1
     assert record["app"] == f"{__name__}:Hand"
     assert record["executor"] == {"inline": "inline", "process": "process"}.get(executor, "dask")
-    assert record["outcome"] == "succeeded" and record["error"] is None
+    assert record["outcome"] == "succeeded"
+    assert record["error"] is None
     assert record["started"] <= record["ended"]
     rows = app.root.src.rows  # type: ignore[attr-defined]
     src = record["works"]["root.src"]
     assert src["state"]["rows"] == rows.to_dict()
-    assert src["calls"] == 1 and src["status"] == "succeeded"
+    assert src["calls"] == 1
+    assert src["status"] == "succeeded"
     assert record["works"]["root.dst"]["state"]["total"] == 14
     assert record["payloads"] == [rows.ref.digest]
     assert store.list_records("runs") == [record["run_id"]]

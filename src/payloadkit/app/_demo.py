@@ -73,6 +73,7 @@ class DemoFlow(Flow):
     def run(self) -> None:
         """Build, then hand over."""
         self.src.run()
+        assert self.src.frame is not None
         self.dst.run(self.src.frame)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from typing import Any
 
 import cloudpickle
@@ -83,8 +84,10 @@ def state_of(obj: object, store: Store) -> dict[str, Any]:
     return state
 
 
-def apply_state(obj: object, state: dict[str, Any], previous: dict[str, Any] | None) -> None:
-    """Set ``obj``'s attributes from JSON ``state``; state keys of ``previous`` now gone are deleted.
+def apply_state(
+    obj: object, state: dict[str, Any], previous: Collection[str] | None = None
+) -> None:
+    """Set ``obj``'s attributes from JSON ``state``; names in ``previous`` now gone are deleted.
 
     A Payload attribute that already names the same digest is kept, with what it has loaded.
     """

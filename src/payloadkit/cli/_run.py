@@ -79,7 +79,10 @@ def _demo(args: argparse.Namespace) -> int:
             ["DataFrame", f"{dst.shape[0]:,} rows x {dst.shape[1]} columns"],
             ["payload", f"{ref.short} ({ref.serializer}, {format_size(ref.size)} stored)"],
             ["processes", f"source pid {src.pid}, destination pid {dst.pid}"],
-            ["hand-over", f"{dst.held_at - src.handed_at:.3f} s (source has it -> destination holds it)"],
+            [
+                "hand-over",
+                f"{dst.held_at - src.handed_at:.3f} s (source has it -> destination holds it)",
+            ],
             ["whole run", f"{elapsed:.2f} s (starting and stopping both workers included)"],
         ],
     )

@@ -65,7 +65,8 @@ class WorkActor:
 
     def execute(self, call: Call) -> Outcome:
         """Run one call, capturing what it prints."""
-        _local.buffer = output = []
+        output: list[tuple[str, str]] = []
+        _local.buffer = output
         try:
             outcome = self._host.execute(call)
         finally:
@@ -125,6 +126,24 @@ class _DaskHost:
         self._future.release()
 
 
+def _connect(address: str) -> Any:
+    """A Client of the scheduler at ``address``."""
+    try:
+        import distributed
+    except ImportError:
+        raise ConfigurationError(
+            "The Dask executor needs distributed: pip install 'payloadkit[dask]'."
+        ) from None
+    client_type: Any = distributed.Client
+    try:
+        return client_type(address, set_as_default=False)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Could not connect to the Dask scheduler at {address}: {exc}. Check the "
+            "address and that the scheduler is running."
+        ) from None
+
+
 def is_loopback(address: str) -> bool:
     """True when a scheduler address is on this machine's loopback interface."""
     if address.startswith("inproc://"):
@@ -143,14 +162,8 @@ class DaskExecutor(Executor):
     ) -> None:
         refuse_memory_store(store, "dask")
         super().__init__(store, storage_options)
-        try:
-            from distributed import Client
-        except ImportError:
-            raise ConfigurationError(
-                "The Dask executor needs distributed: pip install 'payloadkit[dask]'."
-            ) from None
         self._own = isinstance(cluster, str)
-        self.client = Client(cluster, set_as_default=False) if self._own else cluster
+        self.client = _connect(cluster) if self._own else cluster
         self._hosts: list[_DaskHost] = []
         if is_local(store.url) and not self._is_local_cluster():
             warnings.warn(

@@ -9,6 +9,7 @@ prints reaches this terminal line by line, prefixed with the Work's name.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import socket
@@ -88,7 +89,8 @@ class _ProcessHost:
         self._futures: dict[int, Future[Outcome]] = {}
         self._broken: Outcome | None = None
         self._stopping = False
-        assert self._proc.stdout is not None and self._proc.stderr is not None
+        assert self._proc.stdout is not None
+        assert self._proc.stderr is not None
         self._outputs = [
             _Output(name, self._proc.stdout, "stdout", self._synced),
             _Output(name, self._proc.stderr, "stderr", self._synced),
@@ -159,10 +161,8 @@ class _ProcessHost:
         if busy:
             self._proc.kill()
         else:
-            try:
+            with contextlib.suppress(OSError):
                 self._conn.send(("stop",))
-            except OSError:
-                pass
         try:
             self._proc.wait(timeout=_STOP_GRACE)
         except subprocess.TimeoutExpired:

@@ -10,6 +10,7 @@ prints everything the run printed before it reports the run done.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from multiprocessing.connection import Connection
@@ -20,10 +21,8 @@ SYNC_MARK = b"\x1epayloadkit-sync "
 
 def _sync(seq: int) -> None:
     for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
-        try:
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):
-            pass
         os.write(fd, SYNC_MARK + str(seq).encode() + b"\n")
 
 
