@@ -14,6 +14,22 @@ import payloadkit as pk
 EXECUTORS = ["inline", "process", pytest.param("dask", marks=pytest.mark.dask)]
 
 
+# distributed's cluster start-up sometimes leaves a never-connected probe socket
+# (AF_INET, 0.0.0.0:0) to the garbage collector; pytest reports it as unraisable in
+# whichever Dask test is running. Only that exact message is ignored, only in Dask tests.
+_DASK_SOCKET_NOISE = pytest.mark.filterwarnings(
+    "ignore:Exception ignored in. <socket.socket fd=.*laddr=\\('0.0.0.0', 0\\)"
+    ":pytest.PytestUnraisableExceptionWarning"
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Dask tests tolerate distributed's stray probe socket (see above)."""
+    for item in items:
+        if item.get_closest_marker("dask") is not None:
+            item.add_marker(_DASK_SOCKET_NOISE)
+
+
 @pytest.fixture(scope="module")
 def dask_client() -> Iterator[Any]:
     """One LocalCluster with two worker processes on 127.0.0.1, shared by a test module."""

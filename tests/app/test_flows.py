@@ -264,3 +264,32 @@ def test_run_record(executor: Any, store: pk.Store) -> None:
     assert record["payloads"] == [rows.ref.digest]
     assert store.list_records("runs") == [record["run_id"]]
     assert store.get_record("runs", record["run_id"]) == record
+
+
+class MakesNumbers(pk.Work):
+    def __init__(self) -> None:
+        super().__init__()
+        self.numbers: pk.Payload | None = None
+
+    def run(self) -> None:
+        self.numbers = pk.Payload([1, 2, 3])
+
+
+class MakeOne(pk.Flow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.make = MakesNumbers()
+
+    def run(self) -> None:
+        self.make.run()
+
+
+def test_workers_follow_the_flow_settings(executor: Any, store: pk.Store) -> None:
+    """Serializer choices and signing keys configured for the App apply where Works run."""
+    pk.configure(serializers={"builtins.list": "json"}, secret="k" * 32)
+    app = pk.App(MakeOne(), storage=store, executor=executor)
+    app.run()
+    numbers = app.root.make.numbers  # type: ignore[attr-defined]
+    assert numbers.ref.serializer == "json"
+    assert store.info(numbers.ref).signature is not None
+    assert numbers.value == [1, 2, 3]

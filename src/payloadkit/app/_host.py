@@ -17,6 +17,7 @@ from typing import Any
 import cloudpickle
 
 from payloadkit._config import configure, settings, store_for_url
+from payloadkit._registry import registry
 from payloadkit.app._state import EncodedArgs, apply_state, decode_args, state_of
 from payloadkit.app._work import Work
 from payloadkit.errors import WorkError
@@ -96,22 +97,22 @@ def failure(seq: int, exc: BaseException) -> Outcome:
 def settings_for(store: Store, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a worker needs to act like this process for ``store``: URL, options, keys, policy.
 
-    ``storage_options`` default to those configured for the store's URL.
-
-    It holds credentials and keys: it goes only through a process's start channel or
-    a Dask task, never into a store, a log or an error message.
+    ``storage_options`` default to those configured for the store's URL. The settings are
+    pickled by value (serializer choices may name classes of the app's own file). They
+    hold credentials and keys: they go only through a worker's start channel or a Dask
+    task, never into a store, a log or an error message.
     """
     current = settings()
-    return {
+    options = current.options_for(store.url) if storage_options is None else storage_options
+    chosen = {
         "storage": store.url,
-        "storage_options": (
-            current.options_for(store.url) if storage_options is None else dict(storage_options)
-        ),
+        "storage_options": dict(options),
         "keyring": current.keyring,
         "trusted_serializers": current.trusted_serializers,
         "durable": current.durable,
-        "sys_path": list(sys.path),
+        "serializers": registry.user_choices(),
     }
+    return {"sys_path": list(sys.path), "settings": cloudpickle.dumps(chosen)}
 
 
 def apply_settings(blob: dict[str, Any]) -> Store:
@@ -119,13 +120,15 @@ def apply_settings(blob: dict[str, Any]) -> Store:
     for entry in reversed(blob["sys_path"]):
         if entry not in sys.path:
             sys.path.insert(0, entry)
+    chosen = cloudpickle.loads(blob["settings"])
     configure(
         reset=True,
-        storage=blob["storage"],
-        storage_options=blob["storage_options"] or None,
-        durable=blob["durable"],
+        storage=chosen["storage"],
+        storage_options=chosen["storage_options"] or None,
+        durable=chosen["durable"],
+        serializers=chosen["serializers"],
     )
     current = settings()
-    current.keyring = blob["keyring"]
-    current.trusted_serializers = blob["trusted_serializers"]
-    return store_for_url(blob["storage"])
+    current.keyring = chosen["keyring"]
+    current.trusted_serializers = chosen["trusted_serializers"]
+    return store_for_url(chosen["storage"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from multiprocessing.connection import Connection
 from typing import Any
@@ -51,6 +52,8 @@ def serve(conn: Connection) -> None:
 
 def main() -> None:
     """Entry point: serve the Work on the inherited descriptor."""
+    # Ctrl-C in the terminal is the App's to handle: it stops its workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn = Connection(int(sys.argv[1]))
     try:
         serve(conn)
