@@ -24,7 +24,7 @@ from payloadkit._serializer import Serializer
 from payloadkit.stores import Store, open_store
 
 if TYPE_CHECKING:
-    from payloadkit.app import App, Flow, Work  # type: ignore[import-not-found]  # until the app layer lands
+    from payloadkit.app import App, Flow, Work
 
 __version__ = "0.1.0"
 

@@ -447,6 +447,14 @@ class Registry:
             self._user = table
             self._cache.clear()
 
+    def user_choices(self) -> dict[type | str, str]:
+        """The per-type choices in force, as given to :meth:`set_user_choices` (for workers)."""
+        with self._lock:
+            choices: dict[type | str, str] = dict(self._user.by_class.items())
+            for entries in self._user.pending.values():
+                choices.update(entries)
+            return choices
+
     def default_for(self, cls: type) -> tuple[str, str] | None:
         """``(name, reason)`` from the user's choices, then the registry; None for pickle."""
         with self._lock:

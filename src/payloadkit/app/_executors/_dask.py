@@ -1,0 +1,203 @@
+"""The Dask executor: each Work lives in a Dask Actor on a worker of a distributed cluster.
+
+An Actor keeps the Work object between its runs, as a worker process does, so that
+non-state attributes survive from one run to the next. Actors are spread over the
+cluster's workers in turn; a Dask worker runs its actors' calls one at a time, so two
+parallel Works overlap when they are placed on different workers (give the cluster at
+least as many workers as Works that should run at once). What a Work prints is captured
+on the worker and printed here, prefixed with the Work's name, when its run returns.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import threading
+import uuid
+import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, ClassVar
+
+from payloadkit._urls import is_local
+from payloadkit.app._executors._base import Executor, refuse_memory_store
+from payloadkit.app._host import Call, Outcome, WorkHost, apply_settings, failure, settings_for
+from payloadkit.app._runtime import Host
+from payloadkit.errors import ConfigurationError
+from payloadkit.stores import Store
+
+__all__ = ["DaskExecutor", "WorkActor", "is_loopback"]
+
+_local = threading.local()
+
+
+class _Router(io.TextIOBase):
+    """Sends what the current thread writes to its capture buffer, if it has one."""
+
+    def __init__(self, name: str, original: Any) -> None:
+        self.name = name
+        self.original = original
+
+    def write(self, text: str) -> int:
+        buffer = getattr(_local, "buffer", None)
+        if buffer is None:
+            return int(self.original.write(text))
+        buffer.append((self.name, text))
+        return len(text)
+
+    def flush(self) -> None:
+        if getattr(_local, "buffer", None) is None:
+            self.original.flush()
+
+
+def _install_routers() -> None:
+    if not isinstance(sys.stdout, _Router):
+        sys.stdout = _Router("stdout", sys.stdout)
+    if not isinstance(sys.stderr, _Router):
+        sys.stderr = _Router("stderr", sys.stderr)
+
+
+class WorkActor:
+    """Lives on a Dask worker as an Actor and keeps one Work between its runs."""
+
+    def __init__(self, name: str, work: bytes, blob: dict[str, Any]) -> None:
+        _install_routers()
+        self._host = WorkHost(name, work, apply_settings(blob))
+
+    def execute(self, call: Call) -> Outcome:
+        """Run one call, capturing what it prints."""
+        output: list[tuple[str, str]] = []
+        _local.buffer = output
+        try:
+            outcome = self._host.execute(call)
+        finally:
+            _local.buffer = None
+        outcome.output = output
+        return outcome
+
+
+def _print_output(name: str, output: list[tuple[str, str]]) -> None:
+    pending = {"stdout": "", "stderr": ""}
+    for stream, text in output:
+        lines = (pending[stream] + text).split("\n")
+        pending[stream] = lines.pop()
+        for line in lines:
+            print(f"[{name}] {line}", file=getattr(sys, stream), flush=True)
+    for stream, rest in pending.items():
+        if rest:
+            print(f"[{name}] {rest}", file=getattr(sys, stream), flush=True)
+
+
+class _DaskHost:
+    def __init__(self, client: Any, name: str, work: bytes, blob: dict[str, Any], worker: str):
+        self.name = name
+        self._client = client
+        self._future = client.submit(
+            WorkActor,
+            name,
+            work,
+            blob,
+            actor=True,
+            workers=[worker],
+            allow_other_workers=False,
+            pure=False,
+            key=f"payloadkit-work-{name}-{uuid.uuid4().hex[:8]}",
+        )
+        self._actor: Any = None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=name)
+
+    def submit(self, call: Call, parallel: bool) -> Future[Outcome]:
+        return self._thread.submit(self._execute, call)
+
+    def _execute(self, call: Call) -> Outcome:
+        try:
+            # Actor proxies find their client through the current-client context.
+            with self._client.as_current():
+                if self._actor is None:
+                    self._actor = self._future.result()
+                outcome: Outcome = self._actor.execute(call).result()
+        except Exception as exc:  # the actor could not start, or its worker went away
+            return failure(call.seq, exc)
+        _print_output(self.name, outcome.output)
+        return outcome
+
+    def stop(self) -> None:
+        self._thread.shutdown(wait=False, cancel_futures=True)
+        self._actor = None
+        self._future.release()
+
+
+def _connect(address: str) -> Any:
+    """A Client of the scheduler at ``address``."""
+    try:
+        import distributed
+    except ImportError:
+        raise ConfigurationError(
+            "The Dask executor needs distributed: pip install 'payloadkit[dask]'."
+        ) from None
+    client_type: Any = distributed.Client
+    try:
+        return client_type(address, set_as_default=False)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Could not connect to the Dask scheduler at {address}: {exc}. Check the "
+            "address and that the scheduler is running."
+        ) from None
+
+
+def is_loopback(address: str) -> bool:
+    """True when a scheduler address is on this machine's loopback interface."""
+    if address.startswith("inproc://"):
+        return True
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
+class DaskExecutor(Executor):
+    """Runs each Work in an Actor on a Dask cluster (a Client, or a scheduler address)."""
+
+    kind: ClassVar[str] = "dask"
+
+    def __init__(
+        self, store: Store, cluster: Any, storage_options: dict[str, Any] | None = None
+    ) -> None:
+        refuse_memory_store(store, "dask")
+        super().__init__(store, storage_options)
+        self._own = isinstance(cluster, str)
+        self.client = _connect(cluster) if self._own else cluster
+        self._hosts: list[_DaskHost] = []
+        if is_local(store.url) and not self._is_local_cluster():
+            warnings.warn(
+                f"The Dask scheduler at {self.client.scheduler.address} may be on another "
+                f"machine, and its workers will use the local directory store {store.url}: "
+                "that path must be the same shared directory on every worker (a network file "
+                "system). Otherwise use a store all of them reach (s3://...).",
+                UserWarning,
+                stacklevel=4,
+            )
+
+    def _is_local_cluster(self) -> bool:
+        if type(getattr(self.client, "cluster", None)).__name__ == "LocalCluster":
+            return True
+        return is_loopback(str(self.client.scheduler.address))
+
+    def start(self, works: dict[str, bytes]) -> dict[str, Host]:
+        blob = settings_for(self.store, self.storage_options)
+        workers = sorted(self.client.scheduler_info(n_workers=-1)["workers"])
+        if not workers:
+            raise ConfigurationError(
+                f"The Dask cluster at {self.client.scheduler.address} has no workers; start "
+                "some, or wait for them before running the App."
+            )
+        hosts: dict[str, Host] = {}
+        for index, (name, work) in enumerate(works.items()):
+            host = _DaskHost(self.client, name, work, blob, workers[index % len(workers)])
+            self._hosts.append(host)
+            hosts[name] = host
+        return hosts
+
+    def close(self) -> None:
+        hosts, self._hosts = self._hosts, []
+        for host in hosts:
+            host.stop()
+        if self._own:
+            self.client.close()

@@ -1,0 +1,134 @@
+"""Where a Work runs: the object kept between its runs, and the messages to and from it.
+
+Every executor keeps one :class:`WorkHost` per Work (in the Flow's process, in a worker
+process, or in a Dask actor). The Flow sends it a :class:`Call` holding the Work's state
+and the run's arguments as JSON (payloads as refs); the host sets the state, runs the
+Work's code, and answers with an :class:`Outcome` holding the new state, payloads already
+saved to the App's store.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import cloudpickle
+
+from payloadkit._config import configure, settings, store_for_url
+from payloadkit._registry import registry
+from payloadkit.app._state import EncodedArgs, apply_state, decode_args, state_of
+from payloadkit.app._work import Work
+from payloadkit.errors import WorkError
+from payloadkit.stores import Store
+
+__all__ = ["Call", "Outcome", "WorkHost", "apply_settings", "settings_for"]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call of a Work's run: the Flow's view of its state, and the arguments."""
+
+    seq: int
+    state: dict[str, Any]
+    args: EncodedArgs
+
+
+@dataclass
+class Outcome:
+    """What a run produced: the new state, or the error (pickled when possible)."""
+
+    seq: int
+    state: dict[str, Any] | None = None
+    error: bytes | None = None
+    error_text: str = ""
+    traceback: str = ""
+    output: list[tuple[str, str]] = field(default_factory=list)
+
+    def raise_for(self, work: str) -> None:
+        """Raise the run's error as a WorkError naming ``work``, the original chained."""
+        if self.state is not None:
+            return
+        original: BaseException | None = None
+        if self.error is not None:
+            try:
+                original = cloudpickle.loads(self.error)
+            except Exception:
+                original = None
+        raise WorkError(
+            f"Work {work} failed: {self.error_text}\n\nRemote traceback:\n{self.traceback}"
+            f"\nFix the error in {work}'s run(); the App stopped its workers and recorded the "
+            "run as failed.",
+            work=work,
+            remote_traceback=self.traceback,
+        ) from original
+
+
+class WorkHost:
+    """Keeps a Work object where it runs and executes calls on it, one at a time."""
+
+    def __init__(self, name: str, work: bytes | Work, store: Store) -> None:
+        self.name = name
+        self.work: Work = cloudpickle.loads(work) if isinstance(work, bytes) else work
+        self.store = store
+
+    def execute(self, call: Call) -> Outcome:
+        """Set the state, run, and return the new state (or the error)."""
+        try:
+            apply_state(self.work, call.state, None)
+            args, kwargs = decode_args(call.args)
+            self.work.run(*args, **kwargs)
+            return Outcome(call.seq, state=state_of(self.work, self.store))
+        except Exception as exc:
+            return failure(call.seq, exc)
+
+
+def failure(seq: int, exc: BaseException) -> Outcome:
+    """An Outcome carrying ``exc``, its traceback, and the exception itself when it pickles."""
+    text = "".join(traceback.format_exception(exc))
+    try:
+        error: bytes | None = cloudpickle.dumps(exc)
+    except Exception:
+        error = None
+    return Outcome(seq, error=error, error_text=f"{type(exc).__name__}: {exc}", traceback=text)
+
+
+def settings_for(store: Store, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a worker needs to act like this process for ``store``: URL, options, keys, policy.
+
+    ``storage_options`` default to those configured for the store's URL. The settings are
+    pickled by value (serializer choices may name classes of the app's own file). They
+    hold credentials and keys: they go only through a worker's start channel or a Dask
+    task, never into a store, a log or an error message.
+    """
+    current = settings()
+    options = current.options_for(store.url) if storage_options is None else storage_options
+    chosen = {
+        "storage": store.url,
+        "storage_options": dict(options),
+        "keyring": current.keyring,
+        "trusted_serializers": current.trusted_serializers,
+        "durable": current.durable,
+        "serializers": registry.user_choices(),
+    }
+    return {"sys_path": list(sys.path), "settings": cloudpickle.dumps(chosen)}
+
+
+def apply_settings(blob: dict[str, Any]) -> Store:
+    """Configure this (worker) process from :func:`settings_for`'s output; returns the store."""
+    for entry in reversed(blob["sys_path"]):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    chosen = cloudpickle.loads(blob["settings"])
+    configure(
+        reset=True,
+        storage=chosen["storage"],
+        storage_options=chosen["storage_options"] or None,
+        durable=chosen["durable"],
+        serializers=chosen["serializers"],
+    )
+    current = settings()
+    current.keyring = chosen["keyring"]
+    current.trusted_serializers = chosen["trusted_serializers"]
+    return store_for_url(chosen["storage"])

@@ -1,0 +1,174 @@
+"""A Work's state and a run's arguments as JSON, with Payloads in their dict form.
+
+State is a Work's public attributes whose values are JSON values (None, bool, int, float,
+str, lists and str-keyed dicts of them) or Payloads, nested freely. Payloads travel as
+``{"kind": "payloadkit.Payload", "ref": {...}}``: saving them writes their bytes to the
+App's store, and reading them back builds lazy Payloads, so a process that only passes
+state along never reads payload bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection
+from typing import Any
+
+import cloudpickle
+
+from payloadkit._payload import Payload
+from payloadkit.stores import Store
+
+__all__ = [
+    "NOT_STATE",
+    "EncodedArgs",
+    "apply_state",
+    "call_key",
+    "decode_args",
+    "decode_value",
+    "digests_in",
+    "encode_args",
+    "encode_value",
+    "state_of",
+]
+
+
+class _NotState:
+    """Marks a value that is neither a JSON value nor a Payload."""
+
+    def __repr__(self) -> str:
+        return "NOT_STATE"
+
+
+NOT_STATE: Any = _NotState()
+
+#: ("json", value) or ("pickle", cloudpickle bytes) per positional and keyword argument.
+EncodedArgs = tuple[list[tuple[str, Any]], dict[str, tuple[str, Any]]]
+
+
+def encode_value(value: Any, store: Store) -> Any:
+    """``value`` as JSON with Payloads saved to ``store`` in dict form, else NOT_STATE."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Payload):
+        return {"kind": "payloadkit.Payload", "ref": value.save(store).to_dict()}
+    if isinstance(value, list | tuple):
+        items = [encode_value(item, store) for item in value]
+        return NOT_STATE if any(item is NOT_STATE for item in items) else items
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        encoded = {key: encode_value(item, store) for key, item in value.items()}
+        return NOT_STATE if any(item is NOT_STATE for item in encoded.values()) else encoded
+    return NOT_STATE
+
+
+def decode_value(data: Any) -> Any:
+    """The value :func:`encode_value` encoded, Payloads rebuilt lazily from their refs."""
+    if Payload.is_dict_form(data):
+        return Payload.from_dict(data)
+    if isinstance(data, list):
+        return [decode_value(item) for item in data]
+    if isinstance(data, dict):
+        return {key: decode_value(item) for key, item in data.items()}
+    return data
+
+
+def state_of(obj: object, store: Store) -> dict[str, Any]:
+    """The JSON state of ``obj``: its public attributes that are JSON values or Payloads."""
+    state: dict[str, Any] = {}
+    for name, value in vars(obj).items():
+        if name.startswith("_"):
+            continue
+        encoded = encode_value(value, store)
+        if encoded is not NOT_STATE:
+            state[name] = encoded
+    return state
+
+
+def apply_state(
+    obj: object, state: dict[str, Any], previous: Collection[str] | None = None
+) -> None:
+    """Set ``obj``'s attributes from JSON ``state``; names in ``previous`` now gone are deleted.
+
+    A Payload attribute that already names the same digest is kept, with what it has loaded.
+    """
+    attributes = vars(obj)
+    for name, data in state.items():
+        current = attributes.get(name)
+        if (
+            isinstance(current, Payload)
+            and Payload.is_dict_form(data)
+            and current.ref is not None
+            and current.ref.digest == data["ref"]["digest"]
+        ):
+            continue
+        attributes[name] = decode_value(data)
+    for name in set(previous or ()) - set(state):
+        attributes.pop(name, None)
+
+
+def digests_in(data: Any) -> set[str]:
+    """Every payload digest referenced in a JSON structure."""
+    if Payload.is_dict_form(data):
+        return {data["ref"]["digest"]}
+    if isinstance(data, list):
+        return set().union(*(digests_in(item) for item in data)) if data else set()
+    if isinstance(data, dict):
+        return set().union(*(digests_in(item) for item in data.values())) if data else set()
+    return set()
+
+
+def _encode_arg(value: Any, store: Store) -> tuple[str, Any]:
+    encoded = encode_value(value, store)
+    if encoded is not NOT_STATE:
+        return ("json", encoded)
+    # Anything else goes by value; Payloads inside it pickle as their refs.
+    return ("pickle", cloudpickle.dumps(value))
+
+
+def encode_args(args: tuple[Any, ...], kwargs: dict[str, Any], store: Store) -> EncodedArgs:
+    """A run's arguments, ready to travel: JSON with payload dict forms, or pickled."""
+    return (
+        [_encode_arg(value, store) for value in args],
+        {name: _encode_arg(value, store) for name, value in kwargs.items()},
+    )
+
+
+def decode_args(encoded: EncodedArgs) -> tuple[list[Any], dict[str, Any]]:
+    """The arguments :func:`encode_args` encoded; payloads are fresh lazy copies."""
+    positional, named = encoded
+    return (
+        [_decode_arg(item) for item in positional],
+        {name: _decode_arg(item) for name, item in named.items()},
+    )
+
+
+def _decode_arg(item: tuple[str, Any]) -> Any:
+    kind, data = item
+    return decode_value(data) if kind == "json" else cloudpickle.loads(data)
+
+
+def call_key(encoded: EncodedArgs) -> str:
+    """A key equal for calls with equal arguments, payloads compared by digest only."""
+
+    def canonical(item: tuple[str, Any]) -> Any:
+        kind, data = item
+        if kind == "json":
+            return ["json", _by_digest(data)]
+        return ["pickle", hashlib.sha256(data).hexdigest()]
+
+    positional, named = encoded
+    text = json.dumps(
+        [[canonical(i) for i in positional], {k: canonical(v) for k, v in named.items()}],
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _by_digest(data: Any) -> Any:
+    if Payload.is_dict_form(data):
+        return {"payload": data["ref"]["digest"]}
+    if isinstance(data, list):
+        return [_by_digest(item) for item in data]
+    if isinstance(data, dict):
+        return {key: _by_digest(item) for key, item in data.items()}
+    return data

@@ -1,0 +1,145 @@
+"""App behaviour around the flows: configuration errors, output, crashes, Lightning names."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import cloudpickle
+import pytest
+
+import payloadkit as pk
+import payloadkit.lightning as L
+from payloadkit.app._executors._dask import is_loopback
+from payloadkit.errors import ConfigurationError, WorkError
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+class Talk(pk.Work):
+    def run(self, text: str) -> None:
+        print(text)
+        print("to stderr", file=sys.stderr)
+
+
+class Dies(pk.Work):
+    def run(self) -> None:
+        os._exit(3)
+
+
+class One(pk.Flow):
+    def __init__(self, work: pk.Work, *args: Any) -> None:
+        super().__init__()
+        self.work = work
+        self.args = list(args)
+
+    def run(self) -> None:
+        self.work.run(*self.args)
+
+
+def test_memory_store_refused_with_process_executor() -> None:
+    """A memory store cannot serve worker processes: a ConfigurationError says so."""
+    app = pk.App(One(Talk(), "x"), storage="memory://not-shared", executor="process")
+    with pytest.raises(ConfigurationError, match="memory store"):
+        app.run()
+
+
+@pytest.mark.dask
+def test_memory_store_refused_with_dask(dask_client: Any) -> None:
+    """A memory store cannot serve Dask workers either."""
+    app = pk.App(One(Talk(), "x"), storage="memory://not-shared", executor=dask_client)
+    with pytest.raises(ConfigurationError, match="memory store"):
+        app.run()
+
+
+def test_unknown_executor() -> None:
+    """An executor name that means nothing is refused with the names that work."""
+    with pytest.raises(ConfigurationError, match="inline"):
+        pk.App(One(Talk(), "x"), executor="threads").run()
+
+
+def test_root_must_be_a_flow() -> None:
+    """An App built on something other than a Flow is refused at once."""
+    with pytest.raises(ConfigurationError, match="Flow"):
+        pk.App(Talk())  # type: ignore[arg-type]
+
+
+def test_remote_scheduler_addresses() -> None:
+    """Loopback scheduler addresses count as local; others make a local store warn."""
+    assert is_loopback("tcp://127.0.0.1:8786")
+    assert is_loopback("inproc://x/1/2")
+    assert is_loopback("tcp://localhost:8786")
+    assert is_loopback("tcp://[::1]:8786")
+    assert not is_loopback("tcp://10.0.0.5:8786")
+
+
+def test_worker_output_is_prefixed(capfd: pytest.CaptureFixture[str], tmp_path: Any) -> None:
+    """What a Work prints in its worker process reaches the terminal prefixed with its name."""
+    pk.App(One(Talk(), "hello"), storage=tmp_path / "s", executor="process").run()
+    out, err = capfd.readouterr()
+    assert "[root.work] hello\n" in out
+    assert "[root.work] to stderr\n" in err
+
+
+def test_dead_worker_is_reported(tmp_path: Any) -> None:
+    """A worker process that exits in the middle of a run is a WorkError naming the Work."""
+    app = pk.App(One(Dies()), storage=tmp_path / "s", executor="process")
+    with pytest.raises(WorkError, match="ended unexpectedly with exit code 3") as caught:
+        app.run()
+    assert caught.value.work == "root.work"
+
+
+def test_work_outside_an_app_is_a_plain_object() -> None:
+    """Without an App, run is an ordinary method call on the object."""
+    work = Talk()
+    work.run("plain")
+    assert work.parallel is False
+    assert work.cache_calls is True
+
+
+def test_lightning_app_does_not_run_when_built(tmp_path: Any) -> None:
+    """Building a LightningApp runs nothing; run() runs the root Flow once."""
+
+    class Counter(L.LightningFlow):
+        def __init__(self) -> None:
+            super().__init__()
+            self.runs = 0
+
+        def run(self) -> None:
+            self.runs += 1
+
+    app = L.LightningApp(Counter(), storage=tmp_path / "s", executor="inline")
+    assert app.root.runs == 0  # type: ignore[attr-defined]
+    app.run()
+    assert app.root.runs == 1  # type: ignore[attr-defined]
+
+
+def test_lightning_arguments_are_ignored_with_one_warning() -> None:
+    """Lightning-only arguments are accepted; one warning names them, repeats stay silent."""
+    with pytest.warns(L.LightningCompatWarning, match="cloud_compute, port") as caught:
+        L.LightningWork(parallel=True, cloud_compute="gpu", port=8000)
+    assert len(caught) == 1
+    work = L.LightningWork(parallel=True, cloud_compute="cpu", port=1)  # no second warning
+    assert work.parallel is True
+    assert work.cache_calls is True
+
+
+def test_lightning_storage_has_payload_only() -> None:
+    """L.storage.Payload is payloadkit's Payload; Lightning's Path explains its absence."""
+    assert L.storage.Payload is pk.Payload
+    with pytest.raises(AttributeError, match="Payload instead"):
+        L.storage.Path  # noqa: B018
+
+
+def test_import_stays_light() -> None:
+    """Importing payloadkit.app and payloadkit.lightning does not import distributed or pandas."""
+    code = (
+        "import sys, payloadkit.app, payloadkit.lightning\n"
+        "print(','.join(m for m in ('distributed', 'pandas', 'numpy') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == ""
