@@ -35,6 +35,8 @@ T = TypeVar("T")
 
 #: Size of each part of a multipart upload or ranged download (S3's minimum part is 5 MiB).
 PART_SIZE = 16 * 1024 * 1024
+#: Objects larger than this are uploaded in parts; smaller ones in one PUT.
+MULTIPART_FROM = 2 * PART_SIZE
 _MAX_PARTS = 10_000
 #: Attempts at reading one range whose body breaks off (requests themselves are retried
 #: by botocore and s3fs).
@@ -218,7 +220,7 @@ class S3Store(FsspecStore):
         callback = transfer_callback(given, size, "payloadkit upload")
         callback.set_size(size)
         try:
-            if size <= PART_SIZE:
+            if size <= MULTIPART_FROM:
                 body = frames[0] if len(frames) == 1 else memoryview(b"".join(frames))
                 self._run(lambda: self._put_whole(key, body, callback))
             else:
