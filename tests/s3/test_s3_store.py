@@ -29,6 +29,7 @@ _PART = 5 * 1024 * 1024
 def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Multipart transfers from 10 MiB, in 5 MiB parts."""
     monkeypatch.setattr(_s3, "PART_SIZE", _PART)
+    monkeypatch.setattr(_s3, "RANGE_SIZE", _PART)
     monkeypatch.setattr(_s3, "MULTIPART_FROM", 2 * _PART)
 
 

@@ -35,6 +35,8 @@ T = TypeVar("T")
 
 #: Size of each part of a multipart upload or ranged download (S3's minimum part is 5 MiB).
 PART_SIZE = 16 * 1024 * 1024
+#: Size of each ranged GET of a download.
+RANGE_SIZE = 64 * 1024 * 1024
 #: Objects larger than this are uploaded in parts; smaller ones in one PUT.
 MULTIPART_FROM = 2 * PART_SIZE
 _MAX_PARTS = 10_000
@@ -288,7 +290,7 @@ class S3Store(FsspecStore):
     async def _download(self, key: str, size: int, callback: Callback) -> memoryview:
         buffer = bytearray(size)
         view = memoryview(buffer)
-        first = min(size, PART_SIZE)
+        first = min(size, RANGE_SIZE)
         try:
             total = await self._read_range(key, view, 0, first, callback)
         except OSError as exc:
@@ -302,9 +304,9 @@ class S3Store(FsspecStore):
 
         async def fetch(start: int) -> None:
             async with limit:
-                await self._read_range(key, view, start, min(size, start + PART_SIZE), callback)
+                await self._read_range(key, view, start, min(size, start + RANGE_SIZE), callback)
 
-        tasks = [asyncio.ensure_future(fetch(s)) for s in range(first, size, PART_SIZE)]
+        tasks = [asyncio.ensure_future(fetch(s)) for s in range(first, size, RANGE_SIZE)]
         try:
             await asyncio.gather(*tasks)
         except BaseException:
@@ -402,7 +404,7 @@ async def _drain(body: Any, view: memoryview, position: int, end: int, callback:
     """Copy a response body into ``view[position:end]``; a short body raises with the offset."""
     try:
         while position < end:
-            chunk = await body.read(min(1 << 20, end - position))
+            chunk = await body.read(min(4 << 20, end - position))
             if not chunk:
                 raise _ShortBodyError(position, "the response body ended early")
             view[position : position + len(chunk)] = chunk
