@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -40,10 +41,9 @@ def _timed(fn: object) -> float:
 
 def cases(sizes: dict[str, int] | None = None) -> list[Case]:
     """Start a moto server, measure put/get of each size and a 64 MB cache hit, stop it."""
-    import numpy as np
+    from tests._s3server import MotoServer, S3Server
 
     import payloadkit as pk
-    from tests._s3server import MotoServer, S3Server
 
     server = MotoServer()
     results: list[Case] = []
@@ -57,27 +57,34 @@ def cases(sizes: dict[str, int] | None = None) -> list[Case]:
             store.get(store.put(b"warm-up"))  # connection set-up is not a transfer
             fs.pipe_file(f"{info.bucket}/warm-up", b"x")
             for name, size in (sizes or SIZES).items():
-                array = np.random.default_rng(0).integers(0, 255, size, dtype=np.uint8)
-                raw = memoryview(array).cast("B")
-                path = f"{info.bucket}/raw-{name}"
-                refs = []
-                put = _timed(lambda: refs.append(store.put(array)))
-                raw_put = _timed(lambda: fs.pipe_file(path, raw.tobytes()))
-                get = _timed(lambda: store.get(refs[0]))
-                raw_get = _timed(lambda: fs.cat_file(path))
-                results += [Case(f"put {name}", put, raw_put), Case(f"get {name}", get, raw_get)]
-                if name == "64MB":
-                    os.environ["PAYLOADKIT_CACHE"] = cache
-                    store.get(refs[0])  # fills the cache
-                    hit = _timed(lambda: store.get(refs[0]))
-                    results.append(Case("cache hit 64MB", hit, raw_get))
-                    os.environ["PAYLOADKIT_CACHE"] = "0"
-                store.delete(refs[0])
-                fs.rm_file(path)
-                del array, raw
+                results += _measure(store, info, name, size, cache)
         finally:
             server.stop()
     return results
+
+
+def _measure(store: Any, info: Any, name: str, size: int, cache: str) -> list[Case]:
+    import numpy as np
+
+    fs = store.fs
+    array = np.random.default_rng(0).integers(0, 255, size, dtype=np.uint8)
+    raw = memoryview(array).cast("B")
+    path = f"{info.bucket}/raw-{name}"
+    refs: list[object] = []
+    put = _timed(lambda: refs.append(store.put(array)))
+    raw_put = _timed(lambda: fs.pipe_file(path, raw.tobytes()))
+    get = _timed(lambda: store.get(refs[0]))
+    raw_get = _timed(lambda: fs.cat_file(path))
+    found = [Case(f"put {name}", put, raw_put), Case(f"get {name}", get, raw_get)]
+    if name == "64MB":
+        os.environ["PAYLOADKIT_CACHE"] = cache
+        store.get(refs[0])  # fills the cache
+        hit = _timed(lambda: store.get(refs[0]))
+        found.append(Case("cache hit 64MB", hit, raw_get))
+        os.environ["PAYLOADKIT_CACHE"] = "0"
+    store.delete(refs[0])
+    fs.rm_file(path)
+    return found
 
 
 def main() -> None:

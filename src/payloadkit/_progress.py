@@ -64,8 +64,8 @@ def transfer_callback(callback: Any, size: int, description: str) -> Any:
     if size < PROGRESS_FROM or not _enabled():
         return DEFAULT_CALLBACK
     try:
-        from fsspec.callbacks import TqdmCallback
         import tqdm  # noqa: F401  (only to learn whether tqdm is installed)
+        from fsspec.callbacks import TqdmCallback
     except ImportError:
         return DEFAULT_CALLBACK
     return TqdmCallback(

@@ -96,9 +96,7 @@ class _Handler(socketserver.StreamRequestHandler):
         body = self._read_body(headers)
         fault = self.server.proxy.fault_for(method, target)
         if fault is not None and fault.kind == "reset":
-            self.connection.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-            )
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return False
         if fault is not None and fault.kind in _ERRORS:
             self._send_error(*_ERRORS[fault.kind])

@@ -8,7 +8,7 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def payload_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each S3 test gets an empty payload cache of its own."""
     cache = tmp_path / "payload-cache"
     monkeypatch.setenv("PAYLOADKIT_CACHE", str(cache))

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests._s3server import S3Server
 
 import payloadkit as pk
 from payloadkit._digest import hash_buffers
 from payloadkit.stores._cache import PayloadCache, parse_size
-from tests._s3server import S3Server
 
 pytestmark = pytest.mark.s3
 
@@ -22,14 +22,14 @@ def _entries(cache: Path) -> list[Path]:
 
 
 def test_loaded_payload_is_cached_and_served_verified(
-    s3_store: pk.Store, s3_server: S3Server, _private_cache: Path
+    s3_store: pk.Store, s3_server: S3Server, payload_cache: Path
 ) -> None:
     """A load keeps a copy keyed by digest; a later load works with the remote bytes gone."""
     blob = os.urandom(2 * 1024 * 1024)
     ref = s3_store.put(blob)
-    assert _entries(_private_cache) == []
+    assert _entries(payload_cache) == []
     assert s3_store.get(ref) == blob
-    [entry] = _entries(_private_cache)
+    [entry] = _entries(payload_cache)
     assert entry.name == ref.digest.split(":")[1]
     key = s3_store.url.split("/", 3)[3] + "/" + s3_store.info(ref).object_key
     s3_server.client().delete_object(Bucket=s3_server.bucket, Key=key)
@@ -37,27 +37,29 @@ def test_loaded_payload_is_cached_and_served_verified(
 
 
 def test_corrupted_cache_entry_is_dropped_and_refetched(
-    s3_store: pk.Store, _private_cache: Path
+    s3_store: pk.Store, payload_cache: Path
 ) -> None:
     """A flipped byte in a cache entry is detected; the payload is read from the store again."""
     blob = os.urandom(300_000)
     ref = s3_store.put(blob)
     s3_store.get(ref)
-    [entry] = _entries(_private_cache)
+    [entry] = _entries(payload_cache)
     data = bytearray(entry.read_bytes())
     data[100] ^= 0xFF
     entry.write_bytes(bytes(data))
     assert s3_store.get(ref) == blob
-    [again] = _entries(_private_cache)
+    [again] = _entries(payload_cache)
     assert hash_buffers([memoryview(again.read_bytes())]) == ref.digest
 
 
-def test_cache_off(s3_store: pk.Store, monkeypatch: pytest.MonkeyPatch, _private_cache: Path) -> None:
+def test_cache_off(
+    s3_store: pk.Store, monkeypatch: pytest.MonkeyPatch, payload_cache: Path
+) -> None:
     """PAYLOADKIT_CACHE=0 turns the cache off."""
     monkeypatch.setenv("PAYLOADKIT_CACHE", "0")
     ref = s3_store.put(b"x" * 5000)
     assert s3_store.get(ref) == b"x" * 5000
-    assert not _private_cache.exists()
+    assert not payload_cache.exists()
 
 
 def test_least_recently_used_entries_are_evicted(tmp_path: Path) -> None:
@@ -72,11 +74,14 @@ def test_least_recently_used_entries_are_evicted(tmp_path: Path) -> None:
     assert cache.get(digests[0], 100) is not None  # now the most recently used
     cache.put(digests[2], blobs[2])
     assert cache.get(digests[1], 100) is None
-    assert cache.get(digests[0], 100) is not None and cache.get(digests[2], 100) is not None
+    assert cache.get(digests[0], 100) is not None
+    assert cache.get(digests[2], 100) is not None
     assert cache.size() <= 250
 
 
-def test_processes_share_one_cache(s3_store: pk.Store, s3_server: S3Server, _private_cache: Path) -> None:
+def test_processes_share_one_cache(
+    s3_store: pk.Store, s3_server: S3Server, payload_cache: Path
+) -> None:
     """Several processes load the same payload at once into one cache; every copy verifies."""
     blob = os.urandom(3 * 1024 * 1024)
     ref = s3_store.put(blob)
@@ -95,10 +100,11 @@ def test_processes_share_one_cache(s3_store: pk.Store, s3_server: S3Server, _pri
     ]
     for child in children:
         out, _ = child.communicate(timeout=120)
-        assert child.returncode == 0 and b"ok" in out
-    [entry] = _entries(_private_cache)
+        assert child.returncode == 0
+        assert b"ok" in out
+    [entry] = _entries(payload_cache)
     assert hash_buffers([memoryview(entry.read_bytes())]) == ref.digest
-    assert not list((_private_cache / "tmp").iterdir())
+    assert not list((payload_cache / "tmp").iterdir())
     assert s3_store.get(ref) == blob
 
 

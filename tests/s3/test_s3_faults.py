@@ -10,12 +10,12 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from tests._s3server import S3Server
+from tests.s3._faultproxy import Fault, FaultProxy, fault_proxy
 
 import payloadkit as pk
 from payloadkit.errors import ConfigurationError, StoreError
 from payloadkit.stores import _s3
-from tests._s3server import S3Server
-from tests.s3._faultproxy import Fault, FaultProxy, fault_proxy
 
 pytestmark = pytest.mark.s3
 
@@ -63,7 +63,9 @@ DOWNLOAD_FAULTS = [
 
 
 @pytest.mark.usefixtures("small_parts")
-@pytest.mark.parametrize("fault", UPLOAD_FAULTS, ids=lambda f: "control" if f is None else "-".join(f))
+@pytest.mark.parametrize(
+    "fault", UPLOAD_FAULTS, ids=lambda f: "control" if f is None else "-".join(f)
+)
 def test_upload_survives_a_transient_fault(
     s3_server: S3Server, proxy: FaultProxy, fault: tuple[str, str, str] | None
 ) -> None:
@@ -133,8 +135,10 @@ def test_refused_credentials_are_a_configuration_error(
     with pytest.raises(ConfigurationError) as info:
         store.get(ref)
     message = str(info.value)
-    assert "credentials" in message and "InvalidAccessKeyId" in message
-    assert s3_server.secret not in message and s3_server.key not in message
+    assert "credentials" in message
+    assert "InvalidAccessKeyId" in message
+    assert s3_server.secret not in message
+    assert s3_server.key not in message
     proxy.faults.clear()
     assert store.get(ref) == {"before": "refusal"}
 

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests._s3server import S3Server
 
 import payloadkit as pk
 from payloadkit.errors import PayloadkitError
-from tests._s3server import S3Server
 
 pytestmark = pytest.mark.s3
 
@@ -32,7 +32,7 @@ except pk.errors.PayloadkitError as exc:
 
 
 def test_secret_is_never_written_logged_or_raised(
-    s3_server: S3Server, caplog: pytest.LogCaptureFixture, _private_cache: Path
+    s3_server: S3Server, caplog: pytest.LogCaptureFixture, payload_cache: Path
 ) -> None:
     """Puts, gets, errors, reprs and debug logs here and in a child process hold no secret."""
     secret = s3_server.secret
@@ -64,10 +64,12 @@ def test_secret_is_never_written_logged_or_raised(
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
         check=True,
     )
-    assert "999" in child.stdout and "No payload" in child.stdout
+    assert "999" in child.stdout
+    assert "No payload" in child.stdout
     seen += [child.stdout, child.stderr, caplog.text]
-    assert len(caplog.text) > 1000 and "DEBUG" in child.stderr  # the logs were really captured
-    seen += _bucket_contents(s3_server) + _files(_private_cache)
+    assert len(caplog.text) > 1000
+    assert "DEBUG" in child.stderr
+    seen += _bucket_contents(s3_server) + _files(payload_cache)
     leaks = [text[:200] for text in seen if secret in text]
     assert leaks == []
 

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from fsspec.callbacks import Callback
+from tests._s3server import S3Server
 
 import payloadkit as pk
 from payloadkit.errors import ConfigurationError
 from payloadkit.stores import S3Store, _s3
-from tests._s3server import S3Server
 
 pytestmark = pytest.mark.s3
 
@@ -68,24 +68,31 @@ def test_multipart_frames_roundtrip_with_progress(s3_store: pk.Store) -> None:
     up, down = Recorder(), Recorder()
     ref = s3_store.put(obj, callback=up)
     assert ref.size > 2 * _PART
-    assert up.size == ref.size and sum(up.updates) == ref.size and len(up.updates) >= 3
+    assert up.size == ref.size
+    assert sum(up.updates) == ref.size
+    assert len(up.updates) >= 3
     got = s3_store.get(ref, callback=down)
-    assert down.size == ref.size and sum(down.updates) == ref.size
+    assert down.size == ref.size
+    assert sum(down.updates) == ref.size
     np.testing.assert_array_equal(got["a"], obj["a"])
     np.testing.assert_array_equal(got["b"], obj["b"])
     got["a"][0] = -1.0  # loaded objects are writable
 
 
 @pytest.mark.usefixtures("small_parts")
-def test_spool_file_upload_is_a_plain_parquet_object(s3_store: pk.Store, s3_server: S3Server) -> None:
+def test_spool_file_upload_is_a_plain_parquet_object(
+    s3_store: pk.Store, s3_server: S3Server
+) -> None:
     """A DataFrame goes through its spool file in parts and is stored as a readable .parquet."""
     df = pd.DataFrame({"x": np.random.default_rng(1).random(1_600_000), "y": "abc"})
     ref = s3_store.put(df)
-    assert ref.serializer == "parquet" and ref.size > 2 * _PART
+    assert ref.serializer == "parquet"
+    assert ref.size > 2 * _PART
     pd.testing.assert_frame_equal(s3_store.get(ref), df)
     key = s3_store.url.split("/", 3)[3] + "/" + s3_store.info(ref).object_key
     body = s3_server.client().get_object(Bucket=s3_server.bucket, Key=key)["Body"].read()
-    assert body[:4] == b"PAR1" and len(body) == ref.size
+    assert body[:4] == b"PAR1"
+    assert len(body) == ref.size
 
 
 @pytest.mark.usefixtures("small_parts")
@@ -157,12 +164,15 @@ def test_another_process_finds_payloads_and_options(s3_server: S3Server) -> None
     assert "ok" in _run(code)
 
 
-def test_payloads_and_refs_pickle_without_the_filesystem(s3_store: pk.Store, s3_server: S3Server) -> None:
+def test_payloads_and_refs_pickle_without_the_filesystem(
+    s3_store: pk.Store, s3_server: S3Server
+) -> None:
     """A saved Payload pickles as its ref; the store itself refuses to be pickled."""
     payload = pk.Payload({"x": 1})
     payload.save(s3_store)
     data = pickle.dumps(payload)
-    assert s3_server.secret.encode() not in data and b"s3fs" not in data
+    assert s3_server.secret.encode() not in data
+    assert b"s3fs" not in data
     assert pickle.loads(data).ref == payload.ref
     with pytest.raises(TypeError, match="cannot be pickled"):
         pickle.dumps(s3_store)
@@ -178,5 +188,6 @@ def test_credentials_in_the_url_are_refused_without_echo() -> None:
     """s3://KEY:SECRET@bucket is refused; the message shows neither key nor secret."""
     with pytest.raises(ConfigurationError) as info:
         pk.open_store("s3://AKIDVISIBLE:topsecretvalue@bucket/prefix")
-    assert "topsecretvalue" not in str(info.value) and "AKIDVISIBLE" not in str(info.value)
+    assert "topsecretvalue" not in str(info.value)
+    assert "AKIDVISIBLE" not in str(info.value)
     assert "storage options" in str(info.value)
