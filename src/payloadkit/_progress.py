@@ -27,7 +27,7 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["PROGRESS_FROM", "show_progress", "transfer_callback"]
+__all__ = ["PROGRESS_FROM", "close_callback", "show_progress", "transfer_callback"]
 
 #: Transfers at least this large get a progress bar when none is given.
 PROGRESS_FROM = 32 * 1024 * 1024
