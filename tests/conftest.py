@@ -90,3 +90,7 @@ def fake_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fa
     registry.reset()
     for module in fakes.modules:
         sys.modules.pop(module, None)
+
+
+# The S3 server fixtures (moto on loopback): s3_server, s3_store.
+pytest_plugins = ["tests._s3server"]

@@ -41,8 +41,9 @@ from payloadkit.errors import ConfigurationError, PayloadkitError, StoreError
 from payloadkit.stores._base import Store
 from payloadkit.stores._fsspec import FsspecStore
 from payloadkit.stores._local import LocalStore
+from payloadkit.stores._s3 import S3Store
 
-__all__ = ["FsspecStore", "LocalStore", "Store", "open_store"]
+__all__ = ["FsspecStore", "LocalStore", "S3Store", "Store", "open_store"]
 
 STORE_GROUP = "payloadkit.stores"
 
@@ -78,7 +79,15 @@ def open_store(url: str | os.PathLike[str], **storage_options: Any) -> Store:
         if failure is None:
             raise
         raise ConfigurationError(f"{exc} The store plugin for {protocol}:// {failure}.") from None
-    return FsspecStore(fs, root, normalized, trusted_serializers=policy)
+    kind = S3Store if _S3_PROTOCOLS.intersection(_protocols(fs)) else FsspecStore
+    return kind(fs, root, normalized, trusted_serializers=policy)
+
+
+_S3_PROTOCOLS = frozenset({"s3", "s3a"})
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    return tuple(fs.protocol) if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
 
 
 def _filesystem(url: str, options: dict[str, Any]) -> tuple[Any, str]:

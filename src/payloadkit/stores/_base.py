@@ -183,19 +183,7 @@ class Store(ABC):
         manifest = self.info(ref)
         meta = manifest.ref
         serializer = self._loadable(manifest, ref)
-        try:
-            data = self._read_object(manifest.object_key, meta.size, callback)
-        except FileNotFoundError:
-            raise PayloadNotFoundError(
-                f"The manifest of {meta.digest} ({meta.type}) is in {self.url} but its bytes are "
-                "missing. Run `payloadkit verify` and save the payload again.",
-                digest=meta.digest,
-                type_name=meta.type,
-                store=self.url,
-            ) from None
-        except OSError as exc:
-            raise self._store_error("read", meta.digest, exc) from exc
-        self._verify(data, manifest)
+        data = self._fetch(manifest, callback)
         try:
             return serializer.load(data, meta.type)
         except PayloadkitError:
@@ -209,6 +197,24 @@ class Store(ABC):
                 type_name=meta.type,
                 store=self.url,
             ) from exc
+
+    def _fetch(self, manifest: Manifest, callback: Callback | None) -> memoryview:
+        """The verified bytes of a payload (a backend may serve them from a local cache)."""
+        meta = manifest.ref
+        try:
+            data = self._read_object(manifest.object_key, meta.size, callback)
+        except FileNotFoundError:
+            raise PayloadNotFoundError(
+                f"The manifest of {meta.digest} ({meta.type}) is in {self.url} but its bytes are "
+                "missing. Run `payloadkit verify` and save the payload again.",
+                digest=meta.digest,
+                type_name=meta.type,
+                store=self.url,
+            ) from None
+        except OSError as exc:
+            raise self._store_error("read", meta.digest, exc) from exc
+        self._verify(data, manifest)
+        return data
 
     def info(self, ref: PayloadRef | str) -> Manifest:
         """The manifest of a payload; PayloadNotFoundError when it is not in this store."""

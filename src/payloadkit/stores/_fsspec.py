@@ -8,6 +8,11 @@ How a write is made atomic depends on the backend, declared by protocol:
 - ``"whole"`` (``memory://``): the whole value is set at once; fsspec's memory files
   would otherwise show a half-written key.
 - ``"rename"`` (everything else): write ``tmp/<unique>.part``, then move it into place.
+
+Payloads read from a remote filesystem (anything but local files and memory) are kept in
+the verified local cache (:mod:`payloadkit.stores._cache`): a later read of the same
+digest, from any store or process, is served from it after re-hashing. Transfers report
+progress through the ``callback`` given, or a default bar (:mod:`payloadkit._progress`).
 """
 
 from __future__ import annotations
@@ -19,12 +24,16 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from payloadkit._encode import Encoded
+from payloadkit._manifest import Manifest
+from payloadkit._progress import close_callback, transfer_callback
 from payloadkit.stores._base import Callback, Store
+from payloadkit.stores._cache import cache_from_environment
 
 __all__ = ["FsspecStore"]
 
 _DIRECT = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2"})
 _WHOLE = frozenset({"memory"})
+_LOCAL = frozenset({"file", "local", "memory"})
 _CHUNK = 16 * 1024 * 1024
 
 
@@ -47,6 +56,8 @@ class FsspecStore(Store):
         self.root = root.rstrip("/")
         protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
         self.atomic_mode = _atomic_mode(tuple(protocols))
+        #: Reads go through the local payload cache (remote filesystems only).
+        self.uses_cache = not _LOCAL.intersection(protocols)
 
     def __getstate__(self) -> dict[str, Any]:
         # A filesystem object may hold credentials; a store never travels pickled.
@@ -55,8 +66,26 @@ class FsspecStore(Store):
     def _path(self, key: str) -> str:
         return f"{self.root}/{key}"
 
+    def _fetch(self, manifest: Manifest, callback: Callback | None) -> memoryview:
+        """Verified bytes from the local cache when it holds them, else from the store."""
+        cache = cache_from_environment() if self.uses_cache else None
+        meta = manifest.ref
+        if cache is not None:
+            hit = cache.get(meta.digest, meta.size)
+            if hit is not None:
+                if callback is not None:
+                    callback.set_size(meta.size)
+                    callback.relative_update(meta.size)
+                return hit
+        data = super()._fetch(manifest, callback)
+        if cache is not None:
+            cache.put(meta.digest, data)
+        return data
+
     def _read_small(self, key: str) -> bytes:
-        return bytes(self.fs.cat_file(self._path(key)))
+        path = self._path(key)
+        self._invalidate(path)
+        return bytes(self.fs.cat_file(path))
 
     def _write_small(self, key: str, data: bytes) -> None:
         path = self._path(key)
@@ -65,10 +94,17 @@ class FsspecStore(Store):
         else:
             self.fs.pipe_file(path, data)
 
-    def _write_object(self, key: str, encoded: Encoded, callback: Callback | None) -> None:
+    def _write_object(self, key: str, encoded: Encoded, given: Callback | None) -> None:
+        callback = transfer_callback(given, encoded.size, "payloadkit upload")
+        try:
+            self._write_encoded(key, encoded, callback)
+        finally:
+            close_callback(callback, given)
+
+    def _write_encoded(self, key: str, encoded: Encoded, callback: Callback) -> None:
         path = self._path(key)
         if encoded.path is not None:
-            kwargs = {"callback": callback} if callback is not None else {}
+            kwargs = {"callback": callback}
             if self.atomic_mode == "rename":
                 tmp = self._tmp_path()
                 self._makedirs(tmp)
@@ -120,7 +156,14 @@ class FsspecStore(Store):
             raise
         f.close()
 
-    def _read_object(self, key: str, size: int, callback: Callback | None) -> memoryview:
+    def _read_object(self, key: str, size: int, given: Callback | None) -> memoryview:
+        callback = transfer_callback(given, size, "payloadkit download")
+        try:
+            return self._read_into(key, size, callback)
+        finally:
+            close_callback(callback, given)
+
+    def _read_into(self, key: str, size: int, callback: Callback) -> memoryview:
         buffer = bytearray(size)
         view = memoryview(buffer)
         if callback is not None:

@@ -1,0 +1,171 @@
+"""A verified, content-addressed, size-capped local cache of payloads read from remote stores.
+
+Entries are named by digest, so they are never stale; each is re-hashed on every use
+and a corrupted one is dropped (the caller fetches the bytes again). Writers publish
+entries with an atomic rename and readers take no lock, so several processes share one
+cache directory safely. When the cache grows over its size cap, the least recently used
+entries go first (a hit refreshes an entry's modification time).
+
+``PAYLOADKIT_CACHE`` names the directory (``0``, ``off`` or ``false`` turns the cache off;
+the default is ``payloadkit`` under the user's cache directory, ``~/.cache`` on Linux).
+``PAYLOADKIT_CACHE_SIZE`` caps it (bytes, or with a unit: ``500MB``, ``20GiB``; default 10 GiB).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import re
+import sys
+import uuid
+from dataclasses import dataclass
+
+from payloadkit._digest import hash_buffers, parse_digest
+from payloadkit.errors import ConfigurationError
+
+__all__ = ["DEFAULT_CACHE_SIZE", "PayloadCache", "cache_from_environment"]
+
+DEFAULT_CACHE_SIZE = 10 * 1024**3
+#: Entries at least this large are read as copy-on-write memory mappings.
+MMAP_FROM = 1 << 20
+_OFF = frozenset({"0", "off", "false", "no", "none"})
+_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+_SIZE_RE = re.compile(r"\A\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*\Z", re.IGNORECASE)
+
+
+def default_cache_dir() -> str:
+    """``payloadkit`` under the user's cache directory (XDG on Linux, the OS's elsewhere)."""
+    if sys.platform == "darwin":
+        base = os.path.expanduser("~/Library/Caches")
+    elif os.name == "nt":
+        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local")
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return os.path.join(base, "payloadkit")
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``"1073741824"``, ``"500MB"`` or ``"20GiB"``."""
+    match = _SIZE_RE.match(text)
+    if match is None:
+        raise ConfigurationError(
+            f"PAYLOADKIT_CACHE_SIZE={text[:40]!r} is not a size; write bytes or a number with "
+            "a unit, such as 500MB or 20GiB."
+        )
+    number, unit, binary = match.groups()
+    factor = 1024 ** "kmgt".index(unit.lower()) * 1024 if binary and unit else _UNITS[unit.lower()]
+    return int(float(number) * factor)
+
+
+def cache_from_environment() -> PayloadCache | None:
+    """The cache the environment asks for, or None when it is turned off."""
+    where = os.environ.get("PAYLOADKIT_CACHE", "").strip()
+    if where.lower() in _OFF:
+        return None
+    size = os.environ.get("PAYLOADKIT_CACHE_SIZE", "").strip()
+    cap = parse_size(size) if size else DEFAULT_CACHE_SIZE
+    return PayloadCache(os.path.expanduser(where) if where else default_cache_dir(), cap)
+
+
+@dataclass(frozen=True)
+class PayloadCache:
+    """A cache directory ``root`` holding at most ``max_bytes`` of payload bytes.
+
+    ```python
+    import tempfile
+    from payloadkit._digest import hash_buffers
+    from payloadkit.stores._cache import PayloadCache
+
+    cache = PayloadCache(tempfile.mkdtemp(), max_bytes=1 << 20)
+    data = memoryview(b"cached bytes")
+    digest = hash_buffers([data])
+    cache.put(digest, data)
+    assert bytes(cache.get(digest, len(data))) == b"cached bytes"
+    ```
+    """
+
+    root: str
+    max_bytes: int = DEFAULT_CACHE_SIZE
+
+    def _path(self, digest: str) -> str:
+        algorithm, hexdigest = parse_digest(digest)
+        return os.path.join(self.root, "objects", algorithm, hexdigest[:2], hexdigest)
+
+    def get(self, digest: str, size: int) -> memoryview | None:
+        """The verified bytes of ``digest``, or None (a corrupted entry is removed)."""
+        path = self._path(digest)
+        try:
+            data = _read(path, size)
+        except FileNotFoundError:
+            return None
+        algorithm, _ = parse_digest(digest)
+        if data.nbytes != size or hash_buffers([data], algorithm, size) != digest:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # most recently used
+        return data
+
+    def put(self, digest: str, data: memoryview) -> None:
+        """Keep a copy of verified bytes; failures (a full disk) only mean no cache entry."""
+        if data.nbytes > self.max_bytes:
+            return
+        path = self._path(digest)
+        tmp = os.path.join(self.root, "tmp", f"{os.getpid()}-{uuid.uuid4().hex}")
+        try:
+            os.makedirs(os.path.dirname(tmp), exist_ok=True)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(tmp, "wb", buffering=0) as f:
+                written = 0
+                while written < data.nbytes:
+                    written += f.write(data[written : written + (1 << 30)])
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            return
+        self.evict()
+
+    def evict(self) -> None:
+        """Remove least recently used entries until the cache fits its size cap."""
+        entries = list(self._entries())
+        total = sum(size for _mtime, size, _path in entries)
+        for _mtime, size, path in sorted(entries):
+            if total <= self.max_bytes:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            total -= size
+
+    def _entries(self) -> list[tuple[float, int, str]]:
+        found: list[tuple[float, int, str]] = []
+        for directory, _dirs, files in os.walk(os.path.join(self.root, "objects")):
+            for name in files:
+                path = os.path.join(directory, name)
+                with contextlib.suppress(FileNotFoundError):
+                    st = os.stat(path)
+                    found.append((st.st_mtime, st.st_size, path))
+        return found
+
+    def size(self) -> int:
+        """Bytes held by the cache now."""
+        return sum(size for _mtime, size, _path in self._entries())
+
+
+def _read(path: str, size: int) -> memoryview:
+    """The file's bytes: a private copy-on-write mapping when large, else read into memory."""
+    with open(path, "rb", buffering=0) as f:
+        actual = os.fstat(f.fileno()).st_size
+        if actual != size or size < MMAP_FROM:
+            buffer = bytearray(actual)
+            view = memoryview(buffer)
+            filled = 0
+            while filled < actual:
+                n = f.readinto(view[filled:])
+                if not n:
+                    break
+                filled += n
+            return view[:filled]
+        return memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY))

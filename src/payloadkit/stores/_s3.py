@@ -1,0 +1,448 @@
+"""The S3 store: s3fs's client, with payloadkit's own transfers of large objects.
+
+- Lookups go straight to the server (GET/HEAD/LIST), never through s3fs's per-instance
+  listing cache, so an object another process has just written is found.
+- Uploads stream the serializer's frames (or a memory-mapped spool file) in parts,
+  several at once, without a second full copy of the bytes; a part within one frame is
+  sent from a view of it. The object becomes visible only when the single PUT or the
+  multipart upload completes; a failed or interrupted upload is aborted.
+- Downloads fill one preallocated buffer with parallel ranged GETs; a body cut short is
+  resumed from where it stopped, a bounded number of times with backoff.
+- Errors say what went wrong: a missing bucket is a :class:`StoreError`, refused or
+  missing credentials a :class:`ConfigurationError`; neither ever shows a credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import mmap
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from payloadkit._encode import Encoded
+from payloadkit._progress import close_callback, transfer_callback
+from payloadkit.errors import ConfigurationError, StoreError
+from payloadkit.stores._base import Callback
+from payloadkit.stores._fsspec import FsspecStore
+
+__all__ = ["S3Store"]
+
+T = TypeVar("T")
+
+#: Size of each part of a multipart upload or ranged download (S3's minimum part is 5 MiB).
+PART_SIZE = 16 * 1024 * 1024
+#: Size of each ranged GET of a download.
+RANGE_SIZE = 64 * 1024 * 1024
+#: Objects larger than this are uploaded in parts; smaller ones in one PUT.
+MULTIPART_FROM = 2 * PART_SIZE
+_MAX_PARTS = 10_000
+#: Attempts at reading one range whose body breaks off (requests themselves are retried
+#: by botocore and s3fs).
+READ_ATTEMPTS = 5
+_AUTH_CODES = frozenset(
+    {
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "AccessDenied",
+        "ExpiredToken",
+        "InvalidToken",
+        "TokenRefreshRequired",
+        "AuthorizationHeaderMalformed",
+    }
+)
+
+
+class _ShortBodyError(OSError):
+    """A response body ended before its announced length; ``position`` is where."""
+
+    def __init__(self, position: int, reason: str) -> None:
+        super().__init__(reason)
+        self.position = position
+
+
+class _ViewReader(io.RawIOBase):
+    """A seekable, read-only file over a memoryview: botocore reads it without a copy."""
+
+    def __init__(self, view: memoryview) -> None:
+        super().__init__()
+        self._view = view
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._view.nbytes}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        n = max(0, min(len(buffer), self._view.nbytes - self._pos))
+        buffer[:n] = self._view[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def __len__(self) -> int:
+        return max(0, self._view.nbytes - self._pos)
+
+
+class S3Store(FsspecStore):
+    """A store under ``s3://bucket/prefix`` (AWS or any S3-compatible endpoint)."""
+
+    def __init__(self, fs: Any, root: str, url: str, **kwargs: Any) -> None:
+        super().__init__(fs, root, url, **kwargs)
+        bucket, _, prefix = self.root.strip("/").partition("/")
+        self.bucket = bucket
+        self.prefix = f"{prefix}/" if prefix else ""
+
+    # -- running s3fs coroutines --------------------------------------------------
+    def _run(self, make: Callable[[], Awaitable[T]]) -> T:
+        """Run a coroutine on s3fs's loop; an interrupt here cancels it and lets it clean up."""
+        done = threading.Event()
+
+        async def wrapped() -> T:
+            try:
+                return await make()
+            finally:
+                done.set()
+
+        future = asyncio.run_coroutine_threadsafe(wrapped(), self.fs.loop)
+        try:
+            while not done.wait(1.0):
+                pass
+            return future.result()
+        except BaseException:
+            future.cancel()
+            done.wait(60)
+            raise
+
+    async def _call(self, method: str, **kwargs: Any) -> Any:
+        try:
+            return await self.fs._call_s3(method, Bucket=self.bucket, **kwargs)
+        except OSError as exc:
+            raise self._translate(exc) from None
+        except Exception as exc:
+            if _error_code(exc) != "NoCredentials":
+                raise
+            raise self._translate(exc) from None
+
+    def _translate(self, exc: Exception) -> BaseException:
+        """A clear payloadkit error for a missing bucket or refused credentials, else ``exc``."""
+        code = _error_code(exc)
+        where = self.fs.endpoint_url or "AWS S3"
+        if code == "NoSuchBucket":
+            return StoreError(
+                f"The bucket {self.bucket!r} of {self.url} does not exist at {where}. Create it, "
+                "or check the store URL and endpoint_url.",
+                store=self.url,
+            )
+        if code in _AUTH_CODES or isinstance(exc, PermissionError):
+            return ConfigurationError(
+                f"{where} refused the credentials used for {self.url} ({code or 'access denied'}). "
+                "Check the key and secret given as storage options, in the AWS_* environment "
+                "variables or in ~/.aws, and that they may use this bucket."
+            )
+        if code == "NoCredentials":
+            return ConfigurationError(
+                f"No S3 credentials were found for {self.url}. Pass key= and secret= as storage "
+                "options, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use ~/.aws; for a "
+                "public bucket pass anon=True."
+            )
+        return exc
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+    # -- small objects and lookups ---------------------------------------------------
+    def _read_small(self, key: str) -> bytes:
+        async def go() -> bytes:
+            response = await self._call("get_object", Key=self._key(key))
+            try:
+                return bytes(await response["Body"].read())
+            finally:
+                response["Body"].close()
+
+        return self._run(go)
+
+    def _write_small(self, key: str, data: bytes) -> None:
+        self._run(lambda: self._call("put_object", Key=self._key(key), Body=data))
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self._run(lambda: self._call("head_object", Key=self._key(key)))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _delete(self, key: str) -> None:
+        self._run(lambda: self._call("delete_object", Key=self._key(key)))
+
+    def _list(self, prefix: str) -> Iterator[str]:
+        async def go() -> list[str]:
+            found: list[str] = []
+            token: dict[str, str] = {}
+            while True:
+                page = await self._call("list_objects_v2", Prefix=self._key(prefix), **token)
+                found += [item["Key"][len(self.prefix) :] for item in page.get("Contents", [])]
+                if not page.get("IsTruncated"):
+                    return found
+                token = {"ContinuationToken": page["NextContinuationToken"]}
+
+        yield from self._run(go)
+
+    # -- large objects --------------------------------------------------------------
+    def _write_object(self, key: str, encoded: Encoded, callback: Callback | None) -> None:
+        if encoded.path is None:
+            self._upload(key, encoded.frames or [], encoded.size, callback)
+            return
+        with open(encoded.path, "rb") as f:
+            if encoded.size == 0:
+                self._upload(key, [], 0, callback)
+                return
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                view = memoryview(mapped)
+                try:
+                    self._upload(key, [view], encoded.size, callback)
+                finally:
+                    view.release()
+
+    def _upload(
+        self, key: str, frames: list[memoryview], size: int, given: Callback | None
+    ) -> None:
+        callback = transfer_callback(given, size, "payloadkit upload")
+        callback.set_size(size)
+        try:
+            if size <= MULTIPART_FROM:
+                body = frames[0] if len(frames) == 1 else memoryview(b"".join(frames))
+                self._run(lambda: self._put_whole(key, body, callback))
+            else:
+                self._run(lambda: self._put_multipart(key, frames, size, callback))
+        finally:
+            close_callback(callback, given)
+
+    async def _put_whole(self, key: str, body: memoryview, callback: Callback) -> None:
+        await self._call("put_object", Key=self._key(key), Body=_ViewReader(body))
+        callback.relative_update(body.nbytes)
+
+    async def _put_multipart(
+        self, key: str, frames: list[memoryview], size: int, callback: Callback
+    ) -> None:
+        part_size = max(PART_SIZE, -(-size // _MAX_PARTS))
+        started = await self._call("create_multipart_upload", Key=self._key(key))
+        upload_id = started["UploadId"]
+        limit = asyncio.Semaphore(max(1, int(getattr(self.fs, "max_concurrency", 8))))
+
+        async def send(number: int, pieces: list[memoryview]) -> dict[str, Any]:
+            async with limit:
+                body = pieces[0] if len(pieces) == 1 else memoryview(b"".join(pieces))
+                out = await self._call(
+                    "upload_part",
+                    Key=self._key(key),
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=_ViewReader(body),
+                )
+                callback.relative_update(body.nbytes)
+                return {"PartNumber": number, "ETag": out["ETag"]}
+
+        tasks = [
+            asyncio.ensure_future(send(n, pieces))
+            for n, pieces in enumerate(_parts(frames, part_size), 1)
+        ]
+        try:
+            parts = await asyncio.gather(*tasks)
+            await self._call(
+                "complete_multipart_upload",
+                Key=self._key(key),
+                UploadId=upload_id,
+                MultipartUpload={"Parts": list(parts)},
+            )
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.shield(self._abort(key, upload_id))
+            raise
+
+    async def _abort(self, key: str, upload_id: str) -> None:
+        with contextlib.suppress(Exception):
+            await self._call("abort_multipart_upload", Key=self._key(key), UploadId=upload_id)
+
+    def _read_object(self, key: str, size: int, callback: Callback | None) -> memoryview:
+        given = callback
+        progress = transfer_callback(given, size, "payloadkit download")
+        progress.set_size(size)
+        try:
+            return self._run(lambda: self._download(key, size, progress))
+        finally:
+            close_callback(progress, given)
+
+    async def _download(self, key: str, size: int, callback: Callback) -> memoryview:
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        first = min(size, RANGE_SIZE)
+        try:
+            total = await self._read_range(key, view, 0, first, callback)
+        except OSError as exc:
+            if _error_code(exc) != "InvalidRange":
+                raise
+            total = -1  # an empty object where bytes were expected
+        if total != size:
+            # The stored object is not the manifest's size: the digest check refuses it.
+            return memoryview(b"")
+        limit = asyncio.Semaphore(max(1, int(getattr(self.fs, "max_concurrency", 8))))
+
+        async def fetch(start: int) -> None:
+            async with limit:
+                await self._read_range(key, view, start, min(size, start + RANGE_SIZE), callback)
+
+        tasks = [asyncio.ensure_future(fetch(s)) for s in range(first, size, RANGE_SIZE)]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        return view
+
+    async def _read_range(
+        self, key: str, view: memoryview, start: int, end: int, callback: Callback
+    ) -> int:
+        """Fill ``view[start:end]`` from the object; return the object's total size."""
+        position, failures = start, 0
+        while True:
+            ranged = {"Range": f"bytes={position}-{end - 1}"} if end > position else {}
+            try:
+                response = await self._call("get_object", Key=self._key(key), **ranged)
+                total = _total_size(response, ranged)
+                if not ranged or total < end:
+                    response["Body"].close()
+                    return total
+                await _drain(response["Body"], view, position, end, callback)
+                return total
+            except Exception as exc:
+                if not _transient(exc) or failures + 1 >= READ_ATTEMPTS:
+                    raise
+                failures += 1
+                if isinstance(exc, _ShortBodyError):
+                    position = exc.position
+                await asyncio.sleep(min(0.1 * 2**failures, 5.0))
+
+    # -- housekeeping -----------------------------------------------------------------
+    def incomplete_uploads(self) -> list[tuple[str, datetime]]:
+        """Multipart uploads under this store never completed nor aborted (key, start time)."""
+
+        async def go() -> list[tuple[str, datetime]]:
+            found: list[tuple[str, datetime]] = []
+            marker: dict[str, str] = {}
+            while True:
+                page = await self._call("list_multipart_uploads", Prefix=self.prefix, **marker)
+                found += [
+                    (upload["Key"][len(self.prefix) :], upload["Initiated"])
+                    for upload in page.get("Uploads", [])
+                ]
+                if not page.get("IsTruncated"):
+                    return found
+                marker = {
+                    "KeyMarker": page["NextKeyMarker"],
+                    "UploadIdMarker": page["NextUploadIdMarker"],
+                }
+
+        return self._run(go)
+
+    def abort_incomplete_uploads(self, older_than: timedelta = timedelta(hours=1)) -> int:
+        """Abort multipart uploads under this store started before ``older_than`` ago.
+
+        A writer that was killed cannot abort its own upload; its parts stay billed and
+        invisible until this (``payloadkit gc``) or a bucket lifecycle rule removes them.
+        Returns how many were aborted.
+        """
+        cutoff = datetime.now(UTC) - older_than
+
+        async def go() -> int:
+            page = await self._call("list_multipart_uploads", Prefix=self.prefix)
+            stale = [u for u in page.get("Uploads", []) if u["Initiated"] <= cutoff]
+            for upload in stale:
+                await self._call(
+                    "abort_multipart_upload", Key=upload["Key"], UploadId=upload["UploadId"]
+                )
+            return len(stale)
+
+        return self._run(go)
+
+
+def _parts(frames: list[memoryview], part_size: int) -> Iterator[list[memoryview]]:
+    """The frames cut into parts of ``part_size`` bytes (the last may be smaller), as views."""
+    pieces: list[memoryview] = []
+    filled = 0
+    for frame in frames:
+        offset = 0
+        while offset < frame.nbytes:
+            take = min(part_size - filled, frame.nbytes - offset)
+            pieces.append(frame[offset : offset + take])
+            filled += take
+            offset += take
+            if filled == part_size:
+                yield pieces
+                pieces, filled = [], 0
+    if pieces:
+        yield pieces
+
+
+async def _drain(body: Any, view: memoryview, position: int, end: int, callback: Callback) -> int:
+    """Copy a response body into ``view[position:end]``; a short body raises with the offset."""
+    try:
+        while position < end:
+            chunk = await body.read(min(4 << 20, end - position))
+            if not chunk:
+                raise _ShortBodyError(position, "the response body ended early")
+            view[position : position + len(chunk)] = chunk
+            position += len(chunk)
+            callback.relative_update(len(chunk))
+    except _ShortBodyError:
+        raise
+    except Exception as exc:
+        raise _ShortBodyError(position, f"the response body broke off: {exc}") from exc
+    finally:
+        body.close()
+    return position
+
+
+def _total_size(response: dict[str, Any], ranged: dict[str, str]) -> int:
+    if ranged and "ContentRange" in response:
+        return int(str(response["ContentRange"]).rsplit("/", 1)[1])
+    return int(response.get("ContentLength", 0))
+
+
+def _transient(exc: BaseException) -> bool:
+    from s3fs.core import S3_RETRYABLE_ERRORS
+
+    return isinstance(exc, (_ShortBodyError, ConnectionError, TimeoutError, *S3_RETRYABLE_ERRORS))
+
+
+def _error_code(exc: BaseException) -> str | None:
+    """The S3 error code behind an error translated by s3fs (``NoSuchBucket``), if any."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 5:
+        response = getattr(current, "response", None)
+        if isinstance(response, dict):
+            code = response.get("Error", {}).get("Code")
+            if code:
+                return str(code)
+        if type(current).__name__ == "NoCredentialsError":
+            return "NoCredentials"
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return None

@@ -1,0 +1,18 @@
+"""The S3 store passes the conformance suite every store passes, against moto's server."""
+
+from __future__ import annotations
+
+import pytest
+
+import payloadkit as pk
+from payloadkit.stores import S3Store
+from payloadkit.testing import StoreTests
+
+pytestmark = pytest.mark.s3
+
+
+class TestS3Store(StoreTests):
+    @pytest.fixture
+    def store(self, s3_store: pk.Store) -> pk.Store:
+        assert isinstance(s3_store, S3Store)
+        return s3_store
