@@ -12,7 +12,7 @@ from typing import Any
 
 from payloadkit._serializer import Serializer
 from payloadkit._serializers._optional import require
-from payloadkit.errors import SerializationError
+from payloadkit.errors import DeserializationError, SerializationError
 
 __all__ = ["ArrowSerializer", "ParquetSerializer"]
 
@@ -67,7 +67,10 @@ class ParquetSerializer(Serializer):
     def load(self, data: memoryview, type_name: str) -> Any:
         pa = require("pyarrow", "The 'parquet' serializer")
         pq = require("pyarrow.parquet", "The 'parquet' serializer")
-        table = pq.read_table(pa.BufferReader(pa.py_buffer(data)))
+        try:
+            table = pq.read_table(pa.BufferReader(pa.py_buffer(data)))
+        except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
+            raise DeserializationError(f"not a readable parquet file: {exc}") from None
         return _from_table(table, type_name)
 
 
@@ -101,5 +104,11 @@ class ArrowSerializer(Serializer):
     def load(self, data: memoryview, type_name: str) -> Any:
         pa = require("pyarrow", "The 'arrow' serializer")
         ipc = require("pyarrow.ipc", "The 'arrow' serializer")
-        table = ipc.open_file(pa.BufferReader(pa.py_buffer(data))).read_all()
+        try:
+            table = ipc.open_file(pa.BufferReader(pa.py_buffer(data))).read_all()
+            # The IPC reader trusts the file's offsets; a hostile file could point them out
+            # of bounds. Full validation checks them (a linear scan of offsets, not of data).
+            table.validate(full=True)
+        except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
+            raise DeserializationError(f"not a readable Arrow IPC file: {exc}") from None
         return _from_table(table, type_name)
