@@ -34,10 +34,15 @@ def _to_table(obj: Any, name: str) -> Any:
         raise SerializationError(f"pyarrow cannot convert this DataFrame: {exc}") from exc
 
 
-def _from_table(table: Any, type_name: str) -> Any:
-    if type_name.startswith("pandas."):
+def _from_table(table: Any, type_name: str, what: str) -> Any:
+    if not type_name.startswith("pandas."):
+        return table
+    try:
         return table.to_pandas()
-    return table
+    except Exception as exc:  # hostile pandas metadata fails in many ways (JSON, keys, types)
+        raise DeserializationError(
+            f"the {what} holds a table pandas cannot rebuild: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 class ParquetSerializer(Serializer):
@@ -71,7 +76,7 @@ class ParquetSerializer(Serializer):
             table = pq.read_table(pa.BufferReader(pa.py_buffer(data)))
         except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
             raise DeserializationError(f"not a readable parquet file: {exc}") from None
-        return _from_table(table, type_name)
+        return _from_table(table, type_name, "parquet file")
 
 
 class ArrowSerializer(Serializer):
@@ -111,4 +116,4 @@ class ArrowSerializer(Serializer):
             table.validate(full=True)
         except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
             raise DeserializationError(f"not a readable Arrow IPC file: {exc}") from None
-        return _from_table(table, type_name)
+        return _from_table(table, type_name, "Arrow IPC file")
