@@ -161,7 +161,7 @@ class Store(ABC):
             stored = existing is not None and self._exists(existing.object_key)
         except OSError as exc:
             raise self._store_error("check", ref.digest, exc) from exc
-        if existing is not None and stored:
+        if existing is not None and stored and _signed_by_signer(existing, keyring):
             return existing.ref
         manifest = Manifest(
             ref.with_store(None),
@@ -447,8 +447,14 @@ class Store(ABC):
 
 
 def _signed_enough(manifest: Manifest, keyring: Keyring | None) -> bool:
-    """True when a stored manifest needs no new signature from this process."""
+    """True when a stored manifest is trusted: no key is configured, or it verifies."""
     return keyring is None or keyring.verify(manifest.signed_fields, manifest.signature) is None
+
+
+def _signed_by_signer(manifest: Manifest, keyring: Keyring | None) -> bool:
+    """True when a verified manifest is signed with the current signing key (no re-signing)."""
+    signature = manifest.signature or ""
+    return keyring is None or signature.split(":")[1:2] == keyring.key_ids[:1]
 
 
 def _os_reason(exc: OSError) -> str:
