@@ -89,7 +89,10 @@ class OnDisk:
         digest = hash_buffers([memoryview(data)])
         ref = pk.PayloadRef(digest, serializer, version, len(data), type_name)
         manifest = pk.Manifest(ref, extension, now(), "3.11.0", {}, None, signature)
-        for key, content in ((manifest.object_key, data), (manifest_key(digest), manifest.to_bytes())):
+        for key, content in (
+            (manifest.object_key, data),
+            (manifest_key(digest), manifest.to_bytes()),
+        ):
             path = self.root(store) / key
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)

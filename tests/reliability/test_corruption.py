@@ -74,7 +74,9 @@ def test_byte_flips_detected_local(tmp_path: Path, report_figure: Any) -> None:
         lambda key, data: (root / key).write_bytes(data),
     )
     assert detected == total
-    report_figure(f"corruption (local): {total} objects with a flipped byte, {detected} of {total} detected on get")
+    report_figure(
+        f"corruption (local): {total} objects with a flipped byte, {detected} of {total} detected on get"
+    )
 
 
 def test_byte_flips_detected_memory(report_figure: Any) -> None:
@@ -88,7 +90,9 @@ def test_byte_flips_detected_memory(report_figure: Any) -> None:
         lambda key, data: store.fs.pipe_file(store._path(key), data),
     )
     assert detected == total
-    report_figure(f"corruption (memory): {total} objects with a flipped byte, {detected} of {total} detected on get")
+    report_figure(
+        f"corruption (memory): {total} objects with a flipped byte, {detected} of {total} detected on get"
+    )
 
 
 def test_truncated_and_extended_objects_are_detected(tmp_path: Path) -> None:
@@ -117,3 +121,30 @@ def test_absurd_declared_size_is_not_allocated(tmp_path: Path, on_disk: Any) -> 
     memory.fs.pipe_file(path, manifest)
     with pytest.raises(IntegrityError):
         memory.get(ref.digest)
+
+
+def test_hostile_sizes_in_headers_are_refused(tmp_path: Path, on_disk: Any) -> None:
+    """Oversized manifests, absurd container header lengths and deeply nested JSON are IntegrityErrors."""
+    from payloadkit import _container
+
+    store = pk.open_store(tmp_path / "store")
+    ref = store.put({"a": 1}, serializer="json")
+    on_disk.manifest(store, ref.digest).write_bytes(b" " * (64 * 1024 + 1))
+    with pytest.raises(IntegrityError, match="limit"):
+        store.get(ref.digest)
+    on_disk.manifest(store, ref.digest).write_bytes(b"[" * 60_000 + b"]" * 60)
+    with pytest.raises(IntegrityError):
+        store.info(ref.digest)
+    huge = _container.MAGIC + (2**32 - 1).to_bytes(4, "little") + b"{}"
+    with pytest.raises(IntegrityError, match="declares"):
+        _container.unpack(memoryview(huge))
+    nested = _container.MAGIC + (20_000).to_bytes(4, "little") + b"[" * 20_000
+    with pytest.raises(IntegrityError):
+        _container.unpack(memoryview(nested))
+    digest = on_disk.plant(store, huge)
+    with pytest.raises(IntegrityError):
+        store.get(digest)
+    (tmp_path / "store" / "records" / "runs").mkdir(parents=True)
+    (tmp_path / "store" / "records" / "runs" / "deep.json").write_bytes(b"[" * 100_000)
+    with pytest.raises(IntegrityError):
+        store.get_record("runs", "deep")

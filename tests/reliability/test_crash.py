@@ -115,7 +115,8 @@ def test_concurrent_writers_of_one_digest(tmp_path: Path, report_figure: Any) ->
         assert writer.returncode == 0, err
         digests.add(out.strip())
     store = pk.open_store(root)
-    assert len(digests) == 1 and [r.digest for r in store] == list(digests)
+    assert len(digests) == 1
+    assert [r.digest for r in store] == list(digests)
     assert len(list((root / "objects").rglob("*.pkl"))) == 1
     assert list((root / "tmp").iterdir()) == []
     array = store.get(digests.pop())["array"]
@@ -134,7 +135,8 @@ def test_eight_processes_hundred_puts(tmp_path: Path, report_figure: Any) -> Non
         for key, value in json.loads(out).items():
             totals[key] += value
     counts = _audit(pk.open_store(root))
-    assert totals["corrupt"] == totals["missing"] == 0 and counts["partial"] == 0
+    assert totals["corrupt"] == totals["missing"] == 0
+    assert counts["partial"] == 0
     assert counts["tmp"] == counts["orphans"] == 0
     report_figure(
         f"concurrency (local): 8 processes x 100 puts, {totals['reads']} reads, "
@@ -142,7 +144,9 @@ def test_eight_processes_hundred_puts(tmp_path: Path, report_figure: Any) -> Non
     )
 
 
-@pytest.mark.skipif(shutil.which("fiu-run") is None, reason="needs fiu-run (apt-get install fiu-utils)")
+@pytest.mark.skipif(
+    shutil.which("fiu-run") is None, reason="needs fiu-run (apt-get install fiu-utils)"
+)
 def test_enospc_mid_put(tmp_path: Path, report_figure: Any) -> None:
     """With write(2) failing with ENOSPC at random, a put raises StoreError and nothing partial is visible."""
     outcomes = {0: 0, 10: 0}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,12 +152,12 @@ fsspec.register_implementation("faulty", FaultyFileSystem, clobber=True)
 
 
 @pytest.fixture(params=["memory", "local"])
-def faulty_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+def faulty_store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     """A store on ``faulty://``, delegating to memory or to a local directory."""
     options = {} if request.param == "memory" else {"base": str(tmp_path / "faulty")}
     store = pk.open_store(f"faulty://s{uuid.uuid4().hex[:8]}", **options)
     assert store.atomic_mode == "rename"  # type: ignore[attr-defined]
-    yield store
+    return store
 
 
 def _intact(store: Any, expected: dict[str, Any]) -> int:
@@ -325,7 +325,8 @@ def test_memory_store_writes_are_atomic(report_figure: Any) -> None:
     finally:
         stop.set()
         reader.join()
-    assert seen["partial"] == 0 and seen["checked"] > 0
+    assert seen["partial"] == 0
+    assert seen["checked"] > 0
     report_figure(
         f"memory:// atomicity: 12 puts of 8 MiB, {seen['checked']} concurrent object reads, "
         f"{seen['partial']} partial"

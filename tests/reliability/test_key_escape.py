@@ -73,19 +73,21 @@ def _operations(store: pk.Store, digest: Any) -> list[Any]:
         lambda: store.exists(digest),
         lambda: store.delete(digest),
         lambda: pk.PayloadRef(digest, "json", "1", 1, "builtins.dict"),
-        lambda: pk.Payload.from_dict(
-            {
-                "kind": "payloadkit.Payload",
-                "ref": {
-                    "digest": digest,
-                    "serializer": "json",
-                    "serializer_version": "1",
-                    "size": 1,
-                    "type": "builtins.dict",
-                    "store": store.url,
-                },
-            }
-        ).value,
+        lambda: (
+            pk.Payload.from_dict(
+                {
+                    "kind": "payloadkit.Payload",
+                    "ref": {
+                        "digest": digest,
+                        "serializer": "json",
+                        "serializer_version": "1",
+                        "size": 1,
+                        "type": "builtins.dict",
+                        "store": store.url,
+                    },
+                }
+            ).value
+        ),
     ]
 
 
@@ -124,7 +126,8 @@ def test_bad_record_names_are_refused(
 
 
 @pytest.mark.parametrize(
-    "extension", ["/../../outside/secret", "/../../../outside/x", ".json/..", "..", ".a.b.c.d", ".\x00"]
+    "extension",
+    ["/../../outside/secret", "/../../../outside/x", ".json/..", "..", ".a.b.c.d", ".\x00"],
 )
 def test_manifest_extension_cannot_escape(
     surroundings: tuple[pk.Store, Path], on_disk: Any, extension: str
@@ -142,7 +145,7 @@ def test_manifest_extension_cannot_escape(
 
 def test_stray_files_in_manifests_are_ignored(surroundings: tuple[pk.Store, Path]) -> None:
     """Files under manifests/ that are not named like a digest are never listed or read."""
-    store, around = surroundings
+    store, _ = surroundings
     digest = next(iter(store)).digest
     stray = Path(store.url) / manifest_key(digest)
     (stray.parent / "..json").write_text("{}")

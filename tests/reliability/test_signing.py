@@ -37,7 +37,8 @@ def test_signed_round_trip_carries_a_signature(local_store: pk.Store) -> None:
     """With a key, manifests are signed and signed pickles load."""
     ref = local_store.put({"a": 1}, serializer="pickle")
     signature = local_store.info(ref).signature
-    assert signature is not None and signature.startswith("hmac-sha256:")
+    assert signature is not None
+    assert signature.startswith("hmac-sha256:")
     assert local_store.get(ref) == {"a": 1}
 
 
@@ -63,7 +64,8 @@ def test_tampered_manifest_is_refused_before_reading(
     on_disk.object(local_store, ref.digest).unlink()  # reading would raise PayloadNotFoundError
     with pytest.raises(SignatureError, match=why) as caught:
         local_store.get(ref.digest)
-    assert caught.value.digest == ref.digest and caught.value.store == local_store.url
+    assert caught.value.digest == ref.digest
+    assert caught.value.store == local_store.url
 
 
 @pytest.mark.usefixtures("signed")
@@ -93,7 +95,9 @@ def test_digest_swap_with_a_copied_signature_is_refused(
     assert not marker.exists()
 
 
-def test_unsigned_pickle_never_runs_with_a_key(local_store: pk.Store, on_disk: Any, tmp_path: Path) -> None:
+def test_unsigned_pickle_never_runs_with_a_key(
+    local_store: pk.Store, on_disk: Any, tmp_path: Path
+) -> None:
     """An unsigned pickle planted in the store is refused with a key configured, and runs nothing."""
     marker = tmp_path / "ran"
     digest = on_disk.plant(local_store, pickle.dumps(_Planted(marker)))
@@ -133,7 +137,9 @@ def test_key_rotation(local_store: pk.Store, report_figure: Any) -> None:
     pk.configure(secret=KEY_A)
     with pytest.raises(SignatureError, match="not among the configured keys"):
         local_store.get(new)
-    report_figure("key rotation: old payloads load while both keys are configured, re-signed on save")
+    report_figure(
+        "key rotation: old payloads load while both keys are configured, re-signed on save"
+    )
 
 
 def test_environment_keys_rotate(local_store: pk.Store, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,7 +151,8 @@ def test_environment_keys_rotate(local_store: pk.Store, monkeypatch: pytest.Monk
     pk.configure(reset=True)
     assert local_store.get(ref) == 1
     keyring = pk.settings().keyring
-    assert keyring is not None and len(keyring.key_ids) == 2
+    assert keyring is not None
+    assert len(keyring.key_ids) == 2
 
 
 def test_non_code_serializers_load_unsigned(local_store: pk.Store) -> None:
@@ -181,7 +188,8 @@ def test_resigning_replaces_planted_bytes(local_store: pk.Store, on_disk: Any) -
     path.write_bytes(b"planted by someone else")
     pk.configure(secret=KEY_A)
     again = local_store.put({"a": 1}, serializer="pickle")
-    assert again.digest == ref.digest and local_store.get(again) == {"a": 1}
+    assert again.digest == ref.digest
+    assert local_store.get(again) == {"a": 1}
 
 
 def test_unsigned_manifest_cannot_block_a_signed_save(local_store: pk.Store, on_disk: Any) -> None:
@@ -196,7 +204,9 @@ def test_keyring_never_leaves_the_process() -> None:
     """A keyring refuses pickling and its repr shows key ids, never keys."""
     pk.configure(secret=KEY_A)
     keyring = pk.settings().keyring
-    assert keyring is not None and KEY_A not in repr(keyring) and KEY_A not in repr(pk.settings())
+    assert keyring is not None
+    assert KEY_A not in repr(keyring)
+    assert KEY_A not in repr(pk.settings())
     with pytest.raises(TypeError, match="PAYLOADKIT_SECRET"):
         pickle.dumps(keyring)
 
@@ -260,7 +270,8 @@ def test_newer_pickle_protocol_is_named(local_store: pk.Store, on_disk: Any) -> 
         local_store.get(digest)
     message = str(caught.value)
     assert f"protocol {pickle.HIGHEST_PROTOCOL + 1}" in message
-    assert f"up to protocol {pickle.HIGHEST_PROTOCOL}" in message and "newer Python" in message
+    assert f"up to protocol {pickle.HIGHEST_PROTOCOL}" in message
+    assert "newer Python" in message
 
 
 def test_newer_serializer_version_is_named(local_store: pk.Store, on_disk: Any) -> None:
@@ -271,7 +282,9 @@ def test_newer_serializer_version_is_named(local_store: pk.Store, on_disk: Any) 
     with pytest.raises(DeserializationError) as caught:
         local_store.get(ref.digest)
     message = str(caught.value)
-    assert "version 2.1" in message and "version 1" in message and "pip install --upgrade" in message
+    assert "version 2.1" in message
+    assert "version 1" in message
+    assert "pip install --upgrade" in message
 
 
 @pytest.mark.parametrize("version", ["9" * 5000, "1\n2", ""])
@@ -306,3 +319,22 @@ def test_missing_object_after_checks(local_store: pk.Store, on_disk: Any) -> Non
     on_disk.object(local_store, ref.digest).unlink()
     with pytest.raises(PayloadNotFoundError, match="bytes are missing"):
         local_store.get(ref)
+
+
+def test_unsafe_pyarrow_is_refused(local_store: pk.Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a pyarrow older than 14.0.1 (CVE-2023-47248), parquet and Arrow payloads are not read."""
+    pa = pytest.importorskip("pyarrow")
+    pd = pytest.importorskip("pandas")
+    from payloadkit._serializers import _arrow
+
+    refs = [local_store.put(pd.DataFrame({"x": [1]}), serializer=s) for s in ("parquet", "arrow")]
+    monkeypatch.setattr(pa, "__version__", "13.0.0")
+    _arrow._check_pyarrow_safe.cache_clear()
+    try:
+        for ref in refs:
+            with pytest.raises(pk.errors.ConfigurationError, match="CVE-2023-47248"):
+                local_store.get(ref)
+    finally:
+        monkeypatch.undo()
+        _arrow._check_pyarrow_safe.cache_clear()
+    assert all(len(local_store.get(ref)) == 1 for ref in refs)

@@ -8,13 +8,30 @@ through the pandas metadata pyarrow records in the schema.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from payloadkit._serializer import Serializer
 from payloadkit._serializers._optional import require
-from payloadkit.errors import DeserializationError, SerializationError
+from payloadkit._versions import newer_than
+from payloadkit.errors import ConfigurationError, DeserializationError, SerializationError
 
 __all__ = ["ArrowSerializer", "ParquetSerializer"]
+
+#: Older pyarrow runs code from crafted parquet and IPC files (CVE-2023-47248).
+MIN_SAFE_PYARROW = "14.0.1"
+
+
+@functools.cache
+def _check_pyarrow_safe() -> None:
+    """Refuse to read with a pyarrow that can run code from a crafted file."""
+    pa = require("pyarrow", "Reading parquet and Arrow IPC")
+    if newer_than(MIN_SAFE_PYARROW, pa.__version__.split("+")[0]):
+        raise ConfigurationError(
+            f"pyarrow {pa.__version__} can run code from a crafted parquet or Arrow IPC file "
+            f"(CVE-2023-47248); payloadkit reads them with pyarrow {MIN_SAFE_PYARROW} or newer: "
+            "pip install --upgrade pyarrow"
+        )
 
 
 def _to_table(obj: Any, name: str) -> Any:
@@ -72,6 +89,7 @@ class ParquetSerializer(Serializer):
     def load(self, data: memoryview, type_name: str) -> Any:
         pa = require("pyarrow", "The 'parquet' serializer")
         pq = require("pyarrow.parquet", "The 'parquet' serializer")
+        _check_pyarrow_safe()
         try:
             table = pq.read_table(pa.BufferReader(pa.py_buffer(data)))
         except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
@@ -109,6 +127,7 @@ class ArrowSerializer(Serializer):
     def load(self, data: memoryview, type_name: str) -> Any:
         pa = require("pyarrow", "The 'arrow' serializer")
         ipc = require("pyarrow.ipc", "The 'arrow' serializer")
+        _check_pyarrow_safe()
         try:
             table = ipc.open_file(pa.BufferReader(pa.py_buffer(data))).read_all()
             # The IPC reader trusts the file's offsets; a hostile file could point them out

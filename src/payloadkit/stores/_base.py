@@ -358,7 +358,9 @@ class Store(ABC):
         self._check_signature(manifest, serializer, keyring)
         if newer_than(meta.serializer_version, serializer.version):
             dist = registry.distribution_of(serializer.name)
-            upgrade = f"pip install --upgrade {dist}" if dist else "upgrade the code that registers it"
+            upgrade = (
+                f"pip install --upgrade {dist}" if dist else "upgrade the code that registers it"
+            )
             raise DeserializationError(
                 f"{meta.digest} ({meta.type}) was written by {meta.serializer} version "
                 f"{meta.serializer_version}; this installation has version {serializer.version}. "
