@@ -272,6 +272,8 @@ def test_newer_pickle_protocol_is_named(local_store: pk.Store, on_disk: Any) -> 
     assert f"protocol {pickle.HIGHEST_PROTOCOL + 1}" in message
     assert f"up to protocol {pickle.HIGHEST_PROTOCOL}" in message
     assert "newer Python" in message
+    assert "written by Python 3.11.0" in message
+    assert caught.value.digest == digest
 
 
 def test_newer_serializer_version_is_named(local_store: pk.Store, on_disk: Any) -> None:

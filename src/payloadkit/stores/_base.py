@@ -50,6 +50,8 @@ __all__ = ["Callback", "Store"]
 _RECORD_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\Z")
 _MANIFEST_NAME_RE = re.compile(r"\Amanifests/(blake3|sha256)/[0-9a-f]{2}/([0-9a-f]{64})\.json\Z")
 MAX_RECORD_BYTES = 64 * 1024 * 1024
+#: Errors a serializer raises without naming the payload; get() adds the payload's context.
+_REWRAPPED = (DeserializationError, IntegrityError, ConfigurationError)
 
 Callback = Any  # an fsspec.callbacks.Callback, or anything with set_size/relative_update
 
@@ -203,8 +205,18 @@ class Store(ABC):
         self._verify(data, manifest)
         try:
             return serializer.load(data, meta.type)
-        except PayloadkitError:
-            raise
+        except PayloadkitError as exc:
+            if exc.digest is not None or type(exc) not in _REWRAPPED:
+                raise
+            # A serializer's own error: say which payload, and which Python wrote it.
+            raise type(exc)(
+                f"Cannot load {meta.digest} ({meta.type}) from {self.url} with "
+                f"{meta.serializer}: {exc} It was written by Python {manifest.python}; "
+                f"this is Python {python_version()}.",
+                digest=meta.digest,
+                type_name=meta.type,
+                store=self.url,
+            ) from None
         except Exception as exc:
             raise DeserializationError(
                 f"The {serializer.name} serializer failed to load {meta.digest} ({meta.type}) from "
