@@ -64,6 +64,12 @@ def _audit(store: pk.Store) -> dict[str, int]:
     return counts
 
 
+def _wait_for(writer: subprocess.Popen[str], wanted: str) -> None:
+    assert writer.stdout is not None
+    while (line := writer.stdout.readline().strip()) != wanted:
+        assert line, writer.stderr.read() if writer.stderr else "writer exited"
+
+
 def _kill_rounds(tmp_path: Path, rounds: int, report_figure: Any) -> None:
     rng = random.Random(20260101)
     totals = {"listed": 0, "partial": 0, "tmp": 0, "orphans": 0}
@@ -71,11 +77,14 @@ def _kill_rounds(tmp_path: Path, rounds: int, report_figure: Any) -> None:
     for n in range(rounds):
         root = tmp_path / f"crash-{n}"
         writer = _writer("crash", str(root), str(n))
-        assert writer.stdout is not None
-        wanted = f"start {rng.choice([0, 0, 1])}"
-        while (line := writer.stdout.readline().strip()) != wanted:
-            assert line, writer.stderr.read() if writer.stderr else "writer exited"
-        time.sleep(rng.uniform(0.0, 0.9))
+        # Time the first put, then kill at a random moment of a later one (numpy or pickle).
+        _wait_for(writer, "start 0")
+        began = time.monotonic()
+        _wait_for(writer, "done 0")
+        duration = time.monotonic() - began
+        wanted = f"start {rng.choice([1, 2])}"
+        _wait_for(writer, wanted)
+        time.sleep(rng.uniform(0.0, 1.2 * duration))
         writer.send_signal(signal.SIGKILL)
         lines = [wanted, *writer.communicate()[0].splitlines()]
         assert writer.returncode == -signal.SIGKILL
