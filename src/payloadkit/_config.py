@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 from payloadkit._registry import registry
 from payloadkit._signing import Keyring
 from payloadkit._urls import normalize_url
+from payloadkit.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from payloadkit.stores import Store
 
-__all__ = ["configure", "default_store", "settings", "store_for_url"]
+__all__ = ["configure", "default_store", "load_policy", "settings", "store_for_url"]
 
 DEFAULT_STORAGE = ".payloadkit"
 
@@ -108,16 +109,24 @@ def configure(
         if secret is not None:
             current.keyring = Keyring(secret) if secret else None
         if trusted_serializers is not None:
-            names = (
-                [trusted_serializers]
-                if isinstance(trusted_serializers, str)
-                else trusted_serializers
-            )
-            current.trusted_serializers = frozenset(names)
+            current.trusted_serializers = load_policy(trusted_serializers)
         if durable is not None:
             current.durable = bool(durable)
         _settings = current
         _stores.clear()
+
+
+def load_policy(names: Iterable[str] | str) -> frozenset[str]:
+    """A ``trusted_serializers`` policy: the names of the serializers allowed to load.
+
+    A single name is accepted as a one-name policy (not as the letters of the name).
+    """
+    items = [names] if isinstance(names, str) else list(names)
+    if not all(isinstance(name, str) and name for name in items):
+        raise ConfigurationError(
+            f"trusted_serializers takes serializer names, e.g. ['parquet', 'numpy'], not {items!r:.80}."
+        )
+    return frozenset(items)
 
 
 def store_for_url(url: str) -> Store:

@@ -49,11 +49,16 @@ def pack(frames: Sequence[Buffer], meta: dict[str, object]) -> list[Buffer]:
 
 def is_container(data: memoryview) -> bool:
     """True when ``data`` starts with the container's magic bytes."""
-    return data.nbytes >= 8 and data[:4] == MAGIC
+    return data.nbytes >= 8 and bytes(data[:4]) == MAGIC
 
 
 def unpack(data: memoryview) -> tuple[dict[str, object], list[memoryview]]:
-    """Split a container into its header and frames (views into ``data``, no copies)."""
+    """Split a container into its header and frames (views into ``data``, no copies).
+
+    Anything malformed raises IntegrityError; nothing is allocated from a declared size.
+    """
+    if not is_container(data):
+        raise IntegrityError("The stored bytes are not a payloadkit container (bad magic).")
     (length,) = struct.unpack_from("<I", data, 4)
     if length > min(MAX_HEADER, data.nbytes - 8):
         raise IntegrityError(
@@ -62,9 +67,14 @@ def unpack(data: memoryview) -> tuple[dict[str, object], list[memoryview]]:
     try:
         header = json.loads(bytes(data[8 : 8 + length]))
         sizes = header["frames"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise IntegrityError(f"Container header is not readable: {exc}.") from None
-    if not isinstance(sizes, list) or not all(isinstance(n, int) and n >= 0 for n in sizes):
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
+        raise IntegrityError(f"Container header is not readable: {type(exc).__name__}.") from None
+    if (
+        not isinstance(header, dict)
+        or not isinstance(sizes, list)
+        or not sizes
+        or not all(type(n) is int and n >= 0 for n in sizes)
+    ):
         raise IntegrityError("Container header lists frame sizes that are not byte counts.")
     offset = 8 + length
     frames = []

@@ -24,6 +24,10 @@ FORMAT = 1
 MAX_MANIFEST_BYTES = 64 * 1024
 _EXTENSION_RE = re.compile(r"\A(\.[A-Za-z0-9_-]{1,16}){0,3}\Z")
 _NAME_RE = re.compile(r"\A[A-Za-z0-9_.+-]{1,100}\Z")
+_DISTRIBUTION_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
+#: Longest accepted text of each free-form field (a manifest is small and shown in messages).
+_MAX_TEXT = {"type": 1000, "serializer_version": 64, "python": 64, "signature": 200}
+_MAX_LIBRARIES = 64
 
 
 def _split(digest: str) -> tuple[str, str]:
@@ -104,7 +108,7 @@ class Manifest:
         try:
             data = json.loads(raw)
             return cls._from_dict(data, store, expected_digest)
-        except (ValueError, KeyError, TypeError, PayloadkitError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError, PayloadkitError) as exc:
             raise IntegrityError(
                 f"Manifest of {expected_digest}{where} is corrupt ({exc}). "
                 "Run `payloadkit verify` on the store; delete the payload and save it again.",
@@ -131,18 +135,33 @@ class Manifest:
             raise ValueError(f"bad extension {extension!r}")
         if not _NAME_RE.match(ref.serializer):
             raise ValueError("bad serializer name")
-        if not isinstance(libraries, dict) or not all(
-            isinstance(v, str) for v in libraries.values()
+        if (
+            not isinstance(libraries, dict)
+            or len(libraries) > _MAX_LIBRARIES
+            or not all(_short_text(k, 100) and _short_text(v, 100) for k, v in libraries.items())
         ):
             raise ValueError("bad library versions")
         created, python = data["created"], data["python"]
-        if not isinstance(created, str) or not isinstance(python, str):
-            raise ValueError("bad created or python field")
+        if not isinstance(created, str) or len(created) > 64:
+            raise ValueError("bad created field")
         datetime.fromisoformat(created)
         distribution, signature = data.get("distribution"), data.get("signature")
-        if not isinstance(distribution, str | None) or not isinstance(signature, str | None):
-            raise ValueError("bad distribution or signature field")
+        if distribution is not None and not (
+            isinstance(distribution, str) and _DISTRIBUTION_RE.match(distribution)
+        ):
+            raise ValueError("bad distribution field")
+        texts = {"type": ref.type, "serializer_version": ref.serializer_version, "python": python}
+        if signature is not None:
+            texts["signature"] = signature
+        for name, value in texts.items():
+            if not _short_text(value, _MAX_TEXT[name]):
+                raise ValueError(f"bad {name} field")
         return cls(ref, extension, created, python, libraries, distribution, signature)
+
+
+def _short_text(value: object, limit: int) -> bool:
+    """True for a non-empty printable string of at most ``limit`` characters."""
+    return isinstance(value, str) and 0 < len(value) <= limit and value.isprintable()
 
 
 def now() -> str:

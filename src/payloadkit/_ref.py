@@ -62,7 +62,8 @@ class PayloadRef:
         names = {f.name for f in fields(cls)}
         unknown = set(data) - names
         if unknown:
-            raise ConfigurationError(f"Unknown PayloadRef fields: {', '.join(sorted(unknown))}.")
+            shown = ", ".join(sorted(repr(name)[:40] for name in unknown))
+            raise ConfigurationError(f"Unknown PayloadRef fields: {shown}.")
         missing = names - set(data) - {"store"}
         if missing:
             raise ConfigurationError(f"PayloadRef is missing fields: {', '.join(sorted(missing))}.")
@@ -77,8 +78,10 @@ class PayloadRef:
         """Rebuild a ref from :meth:`to_json`'s output."""
         try:
             data = json.loads(text)
-        except ValueError as exc:
-            raise ConfigurationError(f"Not a PayloadRef in JSON form: {exc}.") from None
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise ConfigurationError(
+                f"Not a PayloadRef in JSON form: {type(exc).__name__}: {exc}."
+            ) from None
         return cls.from_dict(data)
 
     def with_store(self, store: str | None) -> PayloadRef:

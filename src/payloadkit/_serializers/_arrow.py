@@ -8,13 +8,30 @@ through the pandas metadata pyarrow records in the schema.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from payloadkit._serializer import Serializer
 from payloadkit._serializers._optional import require
-from payloadkit.errors import SerializationError
+from payloadkit._versions import newer_than
+from payloadkit.errors import ConfigurationError, DeserializationError, SerializationError
 
 __all__ = ["ArrowSerializer", "ParquetSerializer"]
+
+#: Older pyarrow runs code from crafted parquet and IPC files (CVE-2023-47248).
+MIN_SAFE_PYARROW = "14.0.1"
+
+
+@functools.cache
+def _check_pyarrow_safe() -> None:
+    """Refuse to read with a pyarrow that can run code from a crafted file."""
+    pa = require("pyarrow", "Reading parquet and Arrow IPC")
+    if newer_than(MIN_SAFE_PYARROW, pa.__version__.split("+")[0]):
+        raise ConfigurationError(
+            f"pyarrow {pa.__version__} can run code from a crafted parquet or Arrow IPC file "
+            f"(CVE-2023-47248); payloadkit reads them with pyarrow {MIN_SAFE_PYARROW} or newer: "
+            "pip install --upgrade pyarrow"
+        )
 
 
 def _to_table(obj: Any, name: str) -> Any:
@@ -34,10 +51,15 @@ def _to_table(obj: Any, name: str) -> Any:
         raise SerializationError(f"pyarrow cannot convert this DataFrame: {exc}") from exc
 
 
-def _from_table(table: Any, type_name: str) -> Any:
-    if type_name.startswith("pandas."):
+def _from_table(table: Any, type_name: str, what: str) -> Any:
+    if not type_name.startswith("pandas."):
+        return table
+    try:
         return table.to_pandas()
-    return table
+    except Exception as exc:  # hostile pandas metadata fails in many ways (JSON, keys, types)
+        raise DeserializationError(
+            f"the {what} holds a table pandas cannot rebuild: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 class ParquetSerializer(Serializer):
@@ -67,8 +89,12 @@ class ParquetSerializer(Serializer):
     def load(self, data: memoryview, type_name: str) -> Any:
         pa = require("pyarrow", "The 'parquet' serializer")
         pq = require("pyarrow.parquet", "The 'parquet' serializer")
-        table = pq.read_table(pa.BufferReader(pa.py_buffer(data)))
-        return _from_table(table, type_name)
+        _check_pyarrow_safe()
+        try:
+            table = pq.read_table(pa.BufferReader(pa.py_buffer(data)))
+        except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
+            raise DeserializationError(f"not a readable parquet file: {exc}") from None
+        return _from_table(table, type_name, "parquet file")
 
 
 class ArrowSerializer(Serializer):
@@ -101,5 +127,12 @@ class ArrowSerializer(Serializer):
     def load(self, data: memoryview, type_name: str) -> Any:
         pa = require("pyarrow", "The 'arrow' serializer")
         ipc = require("pyarrow.ipc", "The 'arrow' serializer")
-        table = ipc.open_file(pa.BufferReader(pa.py_buffer(data))).read_all()
-        return _from_table(table, type_name)
+        _check_pyarrow_safe()
+        try:
+            table = ipc.open_file(pa.BufferReader(pa.py_buffer(data))).read_all()
+            # The IPC reader trusts the file's offsets; a hostile file could point them out
+            # of bounds. Full validation checks them (a linear scan of offsets, not of data).
+            table.validate(full=True)
+        except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
+            raise DeserializationError(f"not a readable Arrow IPC file: {exc}") from None
+        return _from_table(table, type_name, "Arrow IPC file")

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from payloadkit._serializer import Serializer
+from payloadkit.errors import DeserializationError
 
 __all__ = ["JsonSerializer"]
 
@@ -21,4 +22,7 @@ class JsonSerializer(Serializer):
         return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
     def loads(self, data: memoryview) -> Any:
-        return json.loads(bytes(data))
+        try:
+            return json.loads(bytes(data))
+        except (ValueError, RecursionError) as exc:
+            raise DeserializationError(f"not a readable JSON document: {exc}") from None

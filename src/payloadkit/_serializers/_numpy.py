@@ -8,7 +8,7 @@ from typing import Any
 
 from payloadkit._serializer import Buffer, Serializer
 from payloadkit._serializers._optional import require
-from payloadkit.errors import DeserializationError, SerializationError
+from payloadkit.errors import DeserializationError, PayloadkitError, SerializationError
 
 __all__ = ["NumpySerializer"]
 
@@ -55,6 +55,16 @@ class NumpySerializer(Serializer):
         return [header.getvalue(), data]
 
     def loads(self, data: memoryview) -> Any:
+        try:
+            return self._loads(data)
+        except PayloadkitError:
+            raise
+        except Exception as exc:  # any failure of numpy's header parser on hostile bytes
+            raise DeserializationError(
+                f"not a readable .npy payload: {type(exc).__name__}: {exc}"
+            ) from None
+
+    def _loads(self, data: memoryview) -> Any:
         np = require("numpy", "The 'numpy' serializer")
         head = io.BytesIO(bytes(data[:_MAX_HEADER]))
         try:
@@ -67,9 +77,10 @@ class NumpySerializer(Serializer):
             shape, fortran_order, dtype = reader(head)
         except ValueError as exc:
             raise DeserializationError(f"not a readable .npy header: {exc}") from None
-        if dtype.hasobject:
+        if dtype.hasobject or any(dim < 0 for dim in shape):
             raise DeserializationError(
-                ".npy payload holds Python objects; refusing to unpickle them"
+                f".npy header declares dtype {dtype} and shape {shape}; refusing Python objects "
+                "and negative dimensions"
             )
         count = 1
         for dim in shape:

@@ -28,6 +28,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from payloadkit._config import load_policy
 from payloadkit._plugins import (
     PluginWarning,
     autoload_enabled,
@@ -60,7 +61,7 @@ def open_store(url: str | os.PathLike[str], **storage_options: Any) -> Store:
     """
     normalized = normalize_url(url)
     trusted = storage_options.pop("trusted_serializers", None)
-    policy = frozenset(trusted) if trusted is not None else None
+    policy = load_policy(trusted) if trusted is not None else None
     protocol = protocol_of(normalized)
     plugin, failure = _store_plugin(protocol) if protocol else (None, None)
     if plugin is not None:

@@ -50,6 +50,8 @@ __all__ = ["Callback", "Store"]
 _RECORD_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\Z")
 _MANIFEST_NAME_RE = re.compile(r"\Amanifests/(blake3|sha256)/[0-9a-f]{2}/([0-9a-f]{64})\.json\Z")
 MAX_RECORD_BYTES = 64 * 1024 * 1024
+#: Errors a serializer raises without naming the payload; get() adds the payload's context.
+_REWRAPPED = (DeserializationError, IntegrityError, ConfigurationError)
 
 Callback = Any  # an fsspec.callbacks.Callback, or anything with set_size/relative_update
 
@@ -146,6 +148,9 @@ class Store(ABC):
             existing = self._find_manifest(ref.digest)
         except IntegrityError:
             existing = None  # a corrupt manifest is replaced by the one written below
+        keyring = settings().keyring
+        if existing is not None and not _signed_enough(existing, keyring):
+            existing = None  # unsigned or foreign: rewrite both the bytes and the manifest
         if existing is not None and existing.ref.serializer != ref.serializer:
             raise StoreError(
                 f"The bytes of this {ref.type} are already stored as {ref.digest} under serializer "
@@ -154,9 +159,11 @@ class Store(ABC):
                 digest=ref.digest,
                 store=self.url,
             )
-        keyring = settings().keyring
-        stored = existing is not None and self._exists(existing.object_key)
-        if existing is not None and stored and _signed_enough(existing, keyring):
+        try:
+            stored = existing is not None and self._exists(existing.object_key)
+        except OSError as exc:
+            raise self._store_error("check", ref.digest, exc) from exc
+        if existing is not None and stored and _signed_by_signer(existing, keyring):
             return existing.ref
         manifest = Manifest(
             ref.with_store(None),
@@ -186,13 +193,24 @@ class Store(ABC):
         data = self._fetch(manifest, callback)
         try:
             return serializer.load(data, meta.type)
-        except PayloadkitError:
-            raise
+        except PayloadkitError as exc:
+            if exc.digest is not None or type(exc) not in _REWRAPPED:
+                raise
+            # A serializer's own error: say which payload, and which Python wrote it.
+            raise type(exc)(
+                f"Cannot load {meta.digest} ({meta.type}) from {self.url} with "
+                f"{meta.serializer}: {exc} It was written by Python {manifest.python}; "
+                f"this is Python {python_version()}.",
+                digest=meta.digest,
+                type_name=meta.type,
+                store=self.url,
+            ) from None
         except Exception as exc:
             raise DeserializationError(
                 f"The {serializer.name} serializer failed to load {meta.digest} ({meta.type}) from "
                 f"{self.url}: {type(exc).__name__}: {exc}. The bytes are intact (digest verified); "
-                f"check that the libraries it needs match those that wrote it: {manifest.libraries}.",
+                f"it was written by Python {manifest.python} with {manifest.libraries or 'no recorded libraries'}; "
+                f"this is Python {python_version()}: install matching versions.",
                 digest=meta.digest,
                 type_name=meta.type,
                 store=self.url,
@@ -251,7 +269,7 @@ class Store(ABC):
 
     def manifests(self) -> Iterator[Manifest]:
         """The manifests of every payload in the store, in digest order."""
-        keys = sorted(k for k in self._list("manifests/") if _MANIFEST_NAME_RE.match(k))
+        keys = sorted(k for k in self._listed("manifests/") if _MANIFEST_NAME_RE.match(k))
         for key in keys:
             match = _MANIFEST_NAME_RE.match(key)
             assert match is not None
@@ -263,9 +281,11 @@ class Store(ABC):
     def put_record(self, kind: str, name: str, record: dict[str, Any]) -> None:
         """Write a small JSON document under ``records/<kind>/<name>.json`` atomically."""
         self._require_writes("write records")
-        self._write_small(
-            _record_key(kind, name), json.dumps(record, sort_keys=True, indent=1).encode()
-        )
+        key = _record_key(kind, name)
+        try:
+            self._write_small(key, json.dumps(record, sort_keys=True, indent=1).encode())
+        except OSError as exc:
+            raise self._store_error("write", None, exc, f"the {kind} record {name!r}") from exc
 
     def get_record(self, kind: str, name: str) -> dict[str, Any]:
         """Read a record; PayloadNotFoundError when it does not exist."""
@@ -275,13 +295,15 @@ class Store(ABC):
             raise PayloadNotFoundError(
                 f"No {kind} record {name!r} in {self.url}.", store=self.url
             ) from None
+        except OSError as exc:
+            raise self._store_error("read", None, exc, f"the {kind} record {name!r}") from exc
         if len(raw) > MAX_RECORD_BYTES:
             raise IntegrityError(
                 f"The {kind} record {name!r} in {self.url} is too large to be one."
             )
         try:
             data = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise IntegrityError(
                 f"The {kind} record {name!r} in {self.url} is not JSON: {exc}."
             ) from None
@@ -293,14 +315,27 @@ class Store(ABC):
         """Names of the records of ``kind``, sorted."""
         _record_key(kind, "x")
         prefix = f"records/{kind}/"
-        return sorted(k[len(prefix) : -5] for k in self._list(prefix) if k.endswith(".json"))
+        return sorted(k[len(prefix) : -5] for k in self._listed(prefix) if k.endswith(".json"))
 
     def delete_record(self, kind: str, name: str) -> None:
         """Remove a record; no error when it is already gone."""
         self._require_writes("delete records")
-        self._delete(_record_key(kind, name))
+        key = _record_key(kind, name)
+        try:
+            self._delete(key)
+        except OSError as exc:
+            raise self._store_error("delete", None, exc, f"the {kind} record {name!r}") from exc
 
     # -- helpers ------------------------------------------------------------------
+    def _listed(self, prefix: str) -> list[str]:
+        """``_list(prefix)`` read to the end, backend failures as StoreError."""
+        try:
+            return list(self._list(prefix))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise self._store_error("list", None, exc, f"the keys under {prefix}") from exc
+
     def _find_manifest(self, digest: str) -> Manifest | None:
         parse_digest(digest)
         try:
@@ -336,36 +371,64 @@ class Store(ABC):
                 type_name=meta.type,
                 store=self.url,
             )
-        serializer = self._serializer_of(manifest)
         keyring = settings().keyring
-        if keyring is not None and serializer.runs_code_on_load:
-            why = keyring.verify(manifest.signed_fields, manifest.signature)
-            if why is not None:
-                raise SignatureError(
-                    f"Refusing to load {meta.digest} ({meta.type}) from {self.url} with "
-                    f"{meta.serializer}, which can run code on load: {why}. Save it again with "
-                    "the signing key configured, or add the key that signed it.",
-                    digest=meta.digest,
-                    type_name=meta.type,
-                    store=self.url,
-                )
+        serializer = self._serializer_of(manifest, keyring)
+        self._check_signature(manifest, serializer, keyring)
         if newer_than(meta.serializer_version, serializer.version):
+            dist = registry.distribution_of(serializer.name)
+            upgrade = (
+                f"pip install --upgrade {dist}" if dist else "upgrade the code that registers it"
+            )
             raise DeserializationError(
                 f"{meta.digest} ({meta.type}) was written by {meta.serializer} version "
                 f"{meta.serializer_version}; this installation has version {serializer.version}. "
-                f"Upgrade {manifest.distribution or 'the package providing it'}.",
+                f"Install a release that reads version {meta.serializer_version}: {upgrade}.",
                 digest=meta.digest,
                 type_name=meta.type,
                 store=self.url,
             )
         return serializer
 
-    def _serializer_of(self, manifest: Manifest) -> Serializer:
+    def _check_signature(
+        self, manifest: Manifest, serializer: Serializer, keyring: Keyring | None
+    ) -> None:
+        """With a key: code-running serializers need a valid signature, and a signature
+        made with one of our keys must match whatever the serializer."""
+        if keyring is None:
+            return
+        meta = manifest.ref
+        if serializer.runs_code_on_load:
+            why = keyring.verify(manifest.signed_fields, manifest.signature)
+            what = f"with {meta.serializer}, which can run code on load"
+        elif keyring.knows(manifest.signature):
+            why = keyring.verify(manifest.signed_fields, manifest.signature)
+            what = f"with {meta.serializer}"
+        else:
+            return  # a format that runs no code loads unsigned (the digest still holds)
+        if why is not None:
+            raise SignatureError(
+                f"Refusing to load {meta.digest} ({meta.type}) from {self.url} {what}: {why}. "
+                "Save it again with the signing key configured, or add the key that signed it.",
+                digest=meta.digest,
+                type_name=meta.type,
+                store=self.url,
+            )
+
+    def _serializer_of(self, manifest: Manifest, keyring: Keyring | None) -> Serializer:
         meta = manifest.ref
         try:
             return registry.get(meta.serializer)
         except UnknownSerializerError:
-            why = registry.missing(meta.serializer, manifest.distribution)
+            # The distribution a manifest names is advice to install something. With a key
+            # configured (the store is not trusted as such), give it only from a signed one.
+            signed = _signed_enough(manifest, keyring)
+            why = registry.missing(meta.serializer, manifest.distribution if signed else None)
+            if manifest.distribution and not signed:
+                why += (
+                    f" Its manifest names the distribution {manifest.distribution!r}, but is not "
+                    "signed with a configured key: check that this is the package you "
+                    "expect before installing it."
+                )
             raise UnknownSerializerError(
                 f"{meta.digest} ({meta.type}) in {self.url} was written by serializer "
                 f"{meta.serializer!r}, which is not available here. {why}",
@@ -391,10 +454,12 @@ class Store(ABC):
         if not self.supports_writes:
             raise StoreError(f"The store {self.url} is read-only; cannot {what}.", store=self.url)
 
-    def _store_error(self, action: str, digest: str | None, exc: BaseException) -> StoreError:
+    def _store_error(
+        self, action: str, digest: str | None, exc: BaseException, subject: str | None = None
+    ) -> StoreError:
         reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError) else _os_reason(exc)
         return StoreError(
-            f"Could not {action} {digest or 'a payload'} in {self.url}: {reason}. Check that the "
+            f"Could not {action} {subject or digest or 'a payload'} in {self.url}: {reason}. Check that the "
             "store is reachable and writable, and its free space.",
             digest=digest,
             store=self.url,
@@ -402,8 +467,14 @@ class Store(ABC):
 
 
 def _signed_enough(manifest: Manifest, keyring: Keyring | None) -> bool:
-    """True when a stored manifest needs no new signature from this process."""
+    """True when a stored manifest is trusted: no key is configured, or it verifies."""
     return keyring is None or keyring.verify(manifest.signed_fields, manifest.signature) is None
+
+
+def _signed_by_signer(manifest: Manifest, keyring: Keyring | None) -> bool:
+    """True when a verified manifest is signed with the current signing key (no re-signing)."""
+    signature = manifest.signature or ""
+    return keyring is None or signature.split(":")[1:2] == keyring.key_ids[:1]
 
 
 def _os_reason(exc: OSError) -> str:

@@ -1,0 +1,113 @@
+"""Fixtures of the reliability suite: figures reported at the end of the run, helpers
+to reach into a local store's files, and a signing key."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import payloadkit as pk
+from payloadkit._digest import hash_buffers
+from payloadkit._manifest import manifest_key, now
+
+_FIGURES: list[str] = []
+
+#: The signing key of the ``signed`` fixture.
+KEY_A = "reliability-key-a-0123456789abcdef"
+
+
+@pytest.fixture
+def report_figure() -> Callable[[str], None]:
+    """Record a summary line (``"name: figures"``), printed in the terminal summary."""
+
+    def report(line: str) -> None:
+        print(line)
+        _FIGURES.append(line)
+
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the figures the reliability tests measured."""
+    if _FIGURES:
+        terminalreporter.section("reliability figures")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def signed() -> Iterator[None]:
+    """A signing key configured for the test."""
+    pk.configure(secret=KEY_A)
+    yield
+    pk.configure(reset=True)
+
+
+class OnDisk:
+    """Reach into a local store's files, as someone with write access to them could."""
+
+    @staticmethod
+    def root(store: pk.Store) -> Path:
+        """The directory of a local store."""
+        return Path(store.url)
+
+    def manifest(self, store: pk.Store, digest: str) -> Path:
+        """Where a local store keeps the manifest of ``digest``."""
+        return self.root(store) / manifest_key(digest)
+
+    def object(self, store: pk.Store, digest: str) -> Path:
+        """Where a local store keeps the bytes of ``digest``."""
+        return self.root(store) / store.info(digest).object_key
+
+    def rewrite_manifest(self, store: pk.Store, digest: str, **changes: Any) -> None:
+        """Edit fields of a stored manifest in place (None removes a field)."""
+        path = self.manifest(store, digest)
+        data = json.loads(path.read_bytes())
+        for name, value in changes.items():
+            if value is None:
+                data.pop(name, None)
+            else:
+                data[name] = value
+        path.write_text(json.dumps(data))
+
+    def plant(
+        self,
+        store: pk.Store,
+        data: bytes,
+        serializer: str = "pickle",
+        extension: str = ".pkl",
+        *,
+        type_name: str = "builtins.object",
+        version: str = "1",
+        signature: str | None = None,
+    ) -> str:
+        """Write ``data`` and a manifest for it straight into the store's files; its digest."""
+        digest = hash_buffers([memoryview(data)])
+        ref = pk.PayloadRef(digest, serializer, version, len(data), type_name)
+        manifest = pk.Manifest(ref, extension, now(), "3.11.0", {}, None, signature)
+        for key, content in (
+            (manifest.object_key, data),
+            (manifest_key(digest), manifest.to_bytes()),
+        ):
+            path = self.root(store) / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        return digest
+
+    @staticmethod
+    def snapshot(directory: Path) -> dict[str, tuple[int, int]]:
+        """Every path under ``directory`` with its size and modification time."""
+        return {
+            str(p.relative_to(directory)): (p.lstat().st_size, p.lstat().st_mtime_ns)
+            for p in sorted(directory.rglob("*"))
+        }
+
+
+@pytest.fixture
+def on_disk() -> OnDisk:
+    """Helpers to read and alter a local store's files."""
+    return OnDisk()

@@ -1,0 +1,150 @@
+"""Flipped bytes in stored objects are always detected on get, before any decoder runs."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import payloadkit as pk
+from payloadkit._manifest import manifest_key
+from payloadkit.errors import IntegrityError
+
+np = pytest.importorskip("numpy")
+pd = pytest.importorskip("pandas")
+
+
+def _payloads(n: int) -> list[tuple[Any, str | None]]:
+    """``n`` objects across every built-in serializer and both read paths (copy and mmap)."""
+    kinds: list[tuple[Any, str | None]] = []
+    for i in range(n):
+        choice = i % 7
+        if choice == 0:
+            kinds.append(({"i": i, "text": "x" * i}, "json"))
+        elif choice == 1:
+            kinds.append(((i, [i] * 10), "pickle"))
+        elif choice == 2:
+            kinds.append((np.arange(1000 + i), None))
+        elif choice == 3:
+            kinds.append((np.full(300_000, i), None))  # 2.4 MB: read through a memory mapping
+        elif choice == 4:
+            kinds.append(({"i": i, "big": np.arange(20_000 + i)}, "pickle"))  # container
+        elif choice == 5:
+            kinds.append((pd.DataFrame({"x": range(i + 5)}), None))  # parquet
+        else:
+            kinds.append((pd.DataFrame({"x": range(i + 5)}), "arrow"))
+    return kinds
+
+
+def _flip(data: bytearray, rng: random.Random) -> None:
+    position = rng.randrange(len(data))
+    data[position] ^= rng.randrange(1, 256)
+
+
+def _corrupt_all(
+    store: pk.Store, n: int, rng: random.Random, read: Any, write: Any
+) -> tuple[int, int]:
+    refs = [store.put(obj, serializer=name) for obj, name in _payloads(n)]
+    for ref in refs:
+        key = store.info(ref).object_key
+        data = bytearray(read(key))
+        _flip(data, rng)
+        write(key, bytes(data))
+    detected = 0
+    for ref in refs:
+        try:
+            store.get(ref)
+        except IntegrityError as exc:
+            detected += exc.digest == ref.digest
+    return detected, len(refs)
+
+
+def test_byte_flips_detected_local(tmp_path: Path, report_figure: Any) -> None:
+    """A random byte flip in each of N objects of a local store: N of N IntegrityErrors on get."""
+    store = pk.open_store(tmp_path / "store")
+    root = Path(store.url)
+    detected, total = _corrupt_all(
+        store,
+        70,
+        random.Random(1),
+        lambda key: (root / key).read_bytes(),
+        lambda key, data: (root / key).write_bytes(data),
+    )
+    assert detected == total
+    report_figure(
+        f"corruption (local): {total} objects with a flipped byte, {detected} of {total} detected on get"
+    )
+
+
+def test_byte_flips_detected_memory(report_figure: Any) -> None:
+    """The same on a memory store."""
+    store: Any = pk.open_store(f"memory://corrupt-{uuid.uuid4().hex}")
+    detected, total = _corrupt_all(
+        store,
+        35,
+        random.Random(2),
+        lambda key: store.fs.cat_file(store._path(key)),
+        lambda key, data: store.fs.pipe_file(store._path(key), data),
+    )
+    assert detected == total
+    report_figure(
+        f"corruption (memory): {total} objects with a flipped byte, {detected} of {total} detected on get"
+    )
+
+
+def test_truncated_and_extended_objects_are_detected(tmp_path: Path) -> None:
+    """Objects cut short or with bytes appended are IntegrityErrors, whatever their size."""
+    store = pk.open_store(tmp_path / "store")
+    root = Path(store.url)
+    refs = [store.put(np.arange(n)) for n in (10, 400_000)]
+    for ref, change in zip(refs, (lambda b: b[:-1], lambda b: b + b"\0"), strict=True):
+        path = root / store.info(ref).object_key
+        path.write_bytes(change(path.read_bytes()))
+        with pytest.raises(IntegrityError):
+            store.get(ref)
+
+
+def test_absurd_declared_size_is_not_allocated(tmp_path: Path, on_disk: Any) -> None:
+    """A manifest declaring a petabyte is refused without allocating it (local and memory)."""
+    local = pk.open_store(tmp_path / "store")
+    ref = local.put({"a": 1}, serializer="json")
+    on_disk.rewrite_manifest(local, ref.digest, size=1 << 50)
+    with pytest.raises(IntegrityError):
+        local.get(ref.digest)
+    memory: Any = pk.open_store(f"memory://huge-{uuid.uuid4().hex}")
+    ref = memory.put({"a": 1}, serializer="json")
+    path = memory._path(manifest_key(ref.digest))
+    manifest = memory.fs.cat_file(path).replace(b'"size": 7', b'"size": 1125899906842624')
+    memory.fs.pipe_file(path, manifest)
+    with pytest.raises(IntegrityError):
+        memory.get(ref.digest)
+
+
+def test_hostile_sizes_in_headers_are_refused(tmp_path: Path, on_disk: Any) -> None:
+    """Oversized manifests, absurd container header lengths and deeply nested JSON are IntegrityErrors."""
+    from payloadkit import _container
+
+    store = pk.open_store(tmp_path / "store")
+    ref = store.put({"a": 1}, serializer="json")
+    on_disk.manifest(store, ref.digest).write_bytes(b" " * (64 * 1024 + 1))
+    with pytest.raises(IntegrityError, match="limit"):
+        store.get(ref.digest)
+    on_disk.manifest(store, ref.digest).write_bytes(b"[" * 60_000 + b"]" * 60)
+    with pytest.raises(IntegrityError):
+        store.info(ref.digest)
+    huge = _container.MAGIC + (2**32 - 1).to_bytes(4, "little") + b"{}"
+    with pytest.raises(IntegrityError, match="declares"):
+        _container.unpack(memoryview(huge))
+    nested = _container.MAGIC + (20_000).to_bytes(4, "little") + b"[" * 20_000
+    with pytest.raises(IntegrityError):
+        _container.unpack(memoryview(nested))
+    digest = on_disk.plant(store, huge)
+    with pytest.raises(IntegrityError):
+        store.get(digest)
+    (tmp_path / "store" / "records" / "runs").mkdir(parents=True)
+    (tmp_path / "store" / "records" / "runs" / "deep.json").write_bytes(b"[" * 100_000)
+    with pytest.raises(IntegrityError):
+        store.get_record("runs", "deep")
