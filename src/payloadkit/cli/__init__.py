@@ -18,7 +18,7 @@ from payloadkit.errors import PayloadkitError
 __all__ = ["build_parser", "main"]
 
 #: Modules that contribute commands, in the order they appear in ``--help``.
-COMMAND_MODULES = ("payloadkit.cli._serializers",)
+COMMAND_MODULES = ("payloadkit.cli._serializers", "payloadkit.cli._store")
 
 
 def build_parser() -> argparse.ArgumentParser:
