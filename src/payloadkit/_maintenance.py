@@ -358,7 +358,20 @@ def collect_garbage(
     for finding in leftovers:
         removed = _remove_leftover(store, finding, cutoff)
         (report.removed if removed else report.spared).append(finding)
+    if isinstance(store, LocalStore) and report.removed:
+        _prune_empty_directories(store)
     return report
+
+
+def _prune_empty_directories(store: LocalStore) -> None:
+    """Remove the emptied ``<2 hex>`` directories of a local store (writers recreate them)."""
+    for top in ("objects", "manifests"):
+        for algorithm in ("blake3", "sha256"):
+            base = store._path(f"{top}/{algorithm}")
+            with contextlib.suppress(FileNotFoundError):
+                for name in os.listdir(base):
+                    with contextlib.suppress(OSError):  # not empty, or just refilled
+                        os.rmdir(os.path.join(base, name))
 
 
 def _payload_candidates(

@@ -254,3 +254,10 @@ def test_storage_option_reaches_the_backend(cli: Any, tmp_path: Path) -> None:
     assert code == 1
     assert "takes no storage options (got anon)" in err
     assert json.loads(cli("ls", tmp_path / "s", "--json")[1]) == []
+
+
+def test_ls_empty_store_says_so(cli: Any, store: pk.Store) -> None:
+    """Listing an empty store, or filtering everything out, says so in words."""
+    assert cli("ls", store.url)[1] == f"No payloads in {store.url}.\n"
+    store.put([1])
+    assert cli("ls", store.url, "--type", "nothing")[1] == f"No payloads in {store.url} match.\n"

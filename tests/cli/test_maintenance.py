@@ -244,3 +244,12 @@ def test_gc_validates_arguments(cli: Any, local_store: pk.Store) -> None:
     assert cli("gc", local_store.url, "--keep-runs", "-1")[0] == 2
     with pytest.raises(ValueError, match="must not be negative"):
         collect_garbage(local_store, keep_runs=-1)
+
+
+def test_gc_removes_emptied_directories(cli: Any, local_store: pk.Store) -> None:
+    """After gc, a local store keeps no empty fan-out directories, and writing still works."""
+    local_store.put("short-lived")
+    assert cli("gc", local_store.url, "--older-than", "0")[0] == 0
+    assert not any(Path(local_store.url, "objects", "blake3").iterdir())
+    assert not any(Path(local_store.url, "manifests", "blake3").iterdir())
+    assert local_store.get(local_store.put("short-lived")) == "short-lived"

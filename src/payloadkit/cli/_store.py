@@ -113,8 +113,15 @@ def _ls(args: argparse.Namespace) -> int:
         [m.ref.digest, m.ref.type, m.ref.serializer, format_size(m.ref.size), m.created[:19]]
         for m in manifests
     ]
+    if not rows:
+        print(f"No payloads in {args.url}" + (" match." if _filtered(args) else "."))
+        return 0
     print_table(["digest", "type", "serializer", "size", "created (UTC)"], rows)
     return 0
+
+
+def _filtered(args: argparse.Namespace) -> bool:
+    return any(v is not None for v in (args.type, args.serializer, args.since))
 
 
 # -- show -------------------------------------------------------------------------
