@@ -52,6 +52,7 @@ __all__ = [
     "parse_age",
     "read_verified",
     "referenced_digests",
+    "resolve_digest",
     "run_records",
     "verify_store",
 ]
@@ -147,6 +148,33 @@ def read_verified(store: Store, manifest: Manifest, callback: Any = None) -> mem
         ) from None
     store._verify(data, manifest)
     return data
+
+
+def resolve_digest(store: Store, text: str) -> str:
+    """The full digest ``text`` names: a full digest, or a unique prefix of one.
+
+    ``"blake3:6efb7a"`` and ``"6efb7a"`` both name the one payload whose digest starts
+    so; no match or several matches raise PayloadNotFoundError saying which.
+    """
+    text = text.strip().lower()
+    with contextlib.suppress(PayloadkitError):
+        parse_digest(text)
+        return text
+    matches = [
+        d
+        for d in _manifest_digests(store)
+        if d.startswith(text) or d.split(":")[1].startswith(text)
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    found = (
+        "no payload" if not matches else f"{len(matches)} payloads ({', '.join(matches[:3])}...)"
+    )
+    raise PayloadNotFoundError(
+        f"{text!r} matches {found} in {store.url}. Give more of the digest; "
+        "`payloadkit ls` lists them.",
+        store=store.url,
+    )
 
 
 # -- ages -------------------------------------------------------------------------

@@ -261,3 +261,32 @@ def test_ls_empty_store_says_so(cli: Any, store: pk.Store) -> None:
     assert cli("ls", store.url)[1] == f"No payloads in {store.url}.\n"
     store.put([1])
     assert cli("ls", store.url, "--type", "nothing")[1] == f"No payloads in {store.url} match.\n"
+
+
+def test_digest_prefixes(cli: Any, store: pk.Store, filled: dict[str, Any]) -> None:
+    """`show` and `get` accept a unique prefix of a digest, with or without the algorithm."""
+    hexdigest = filled["df"].digest.split(":")[1]
+    for prefix in (hexdigest[:10], f"blake3:{hexdigest[:10]}"):
+        code, out, _ = cli("show", store.url, prefix, "--no-preview")
+        assert code == 0
+        assert filled["df"].digest in out
+    code, _, err = cli("show", store.url, "blake3:")
+    assert code == 1
+    assert "matches 3 payloads" in err
+    code, _, err = cli("show", store.url, "zz")
+    assert code == 1
+    assert "matches no payload" in err
+
+
+def test_progress_bar_follows_the_transfer(memory_store: pk.Store) -> None:
+    """A forced bar is an fsspec callback that the store's read advances to the full size."""
+    from payloadkit.cli._progress import progress_callback
+
+    data = b"z" * 100_000
+    ref = memory_store.put(data)
+    with progress_callback(ref.size, "get", force=True) as callback:
+        assert memory_store.get(ref, callback=callback) == data
+        assert callback.size == ref.size
+        assert callback.value == ref.size
+    with progress_callback(ref.size, "get") as callback:
+        assert callback is None  # small, and not a terminal: no bar

@@ -77,6 +77,12 @@ def _open(args: argparse.Namespace) -> Any:
     return pk.open_store(args.url, **dict(args.storage_option))
 
 
+def _digest(store: Any, text: str) -> str:
+    from payloadkit._maintenance import resolve_digest
+
+    return resolve_digest(store, text)
+
+
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=1, sort_keys=True, default=str))
 
@@ -133,14 +139,16 @@ def _add_show(commands: Any) -> None:
         "Show a payload's manifest and, for serializers that cannot run code on load (or "
         "payloads whose signature verifies with the configured key), a short preview.",
     )
-    parser.add_argument("digest", metavar="DIGEST", help="the payload's digest (blake3:...)")
+    parser.add_argument(
+        "digest", metavar="DIGEST", help="the payload's digest, or a unique prefix of it"
+    )
     parser.add_argument("--no-preview", action="store_true", help="only the manifest")
     parser.set_defaults(handler=_show)
 
 
 def _show(args: argparse.Namespace) -> int:
     store = _open(args)
-    manifest = store.info(args.digest)
+    manifest = store.info(_digest(store, args.digest))
     text = None if args.no_preview else preview(store, manifest)
     if args.json:
         _print_json({"manifest": manifest.to_dict(), "preview": text})
@@ -161,7 +169,9 @@ def _add_get(commands: Any) -> None:
         "Copy a payload's stored bytes, verified against their digest, to a plain file "
         "(a parquet payload becomes a .parquet file that other tools read).",
     )
-    parser.add_argument("digest", metavar="DIGEST", help="the payload's digest")
+    parser.add_argument(
+        "digest", metavar="DIGEST", help="the payload's digest, or a unique prefix of it"
+    )
     parser.add_argument(
         "-o",
         "--output",
@@ -176,7 +186,7 @@ def _get(args: argparse.Namespace) -> int:
     from payloadkit._maintenance import read_verified
 
     store = _open(args)
-    manifest = store.info(args.digest)
+    manifest = store.info(_digest(store, args.digest))
     path = _output_path(args.output, manifest)
     with progress_callback(manifest.ref.size, f"get {manifest.ref.digest[:15]}") as callback:
         data = read_verified(store, manifest, callback)
