@@ -10,8 +10,10 @@ Garbage collection keeps, by rule:
    that appears while the collection runs;
 2. every payload whose manifest was written after the cutoff, so anything saved while
    the collection runs is kept;
-3. everything whose age cannot be told (a store backend that does not report
-   modification times keeps its orphans and temporary files).
+3. objects without a manifest and files in ``tmp/`` younger than an hour, whatever the
+   cutoff (they may be writes in progress), and those whose age cannot be told;
+4. whatever it cannot read (a corrupt manifest, a corrupt run record) and files under
+   ``objects/`` that payloadkit did not write.
 
 Deletion is two-phase. The candidates are a snapshot taken first; just before each one
 is deleted, its manifest is read again (gone: skip; newer than the cutoff: keep) and the
@@ -236,6 +238,18 @@ def _read_manifest(store: Store, digest: str) -> Manifest | None:
     return Manifest.parse(raw, store.url, digest)
 
 
+def _unowned_objects(store: Store, digests: set[str]) -> tuple[list[str], list[str]]:
+    """Object keys without a manifest file: (named by a digest, foreign files)."""
+    orphans, foreign = [], []
+    for key in store._list("objects/"):
+        digest = _digest_of_key(key)
+        if digest is None:
+            foreign.append(key)
+        elif digest not in digests:
+            orphans.append(key)
+    return orphans, foreign
+
+
 def _check_payload(store: Store, digest: str, report: VerifyReport) -> str | None:
     """Verify one payload; returns its object key when its manifest is readable."""
     try:
@@ -283,11 +297,14 @@ def verify_store(store: Store, *, now: datetime | None = None) -> VerifyReport:
     progress when younger.
     """
     report = VerifyReport(store.url)
-    expected = {
-        key for digest in _manifest_digests(store) if (key := _check_payload(store, digest, report))
-    }
+    digests = _manifest_digests(store)
+    for digest in digests:
+        _check_payload(store, digest, report)
     cutoff = (now or datetime.now(UTC)) - IN_PROGRESS_GRACE
-    orphans = [k for k in store._list("objects/") if k not in expected]
+    orphans, foreign = _unowned_objects(store, set(digests))
+    for key in foreign:
+        msg = "A file payloadkit did not write (its name is no digest); remove it by hand."
+        report.problems.append(Finding("foreign", key, msg, None, _size(store, key)))
     for key, when in _aged(store, [*orphans, *store._list("tmp/")]):
         kind = "leftover" if key.startswith("tmp/") else "orphan"
         what = "A temporary file" if kind == "leftover" else "An object without a manifest"
@@ -373,7 +390,10 @@ def collect_garbage(
     report.removed_runs = [r["run_id"] for r in records if r["run_id"] not in report.kept_runs]
     seen_runs = {r["run_id"] for r in records}
     candidates = _payload_candidates(store, records, report.kept_runs, cutoff)
-    leftovers = _leftover_candidates(store, cutoff)
+    # A crash leftover is at least an hour old, whatever the cutoff: younger files may be
+    # writes in progress (a large object's temporary file, an object before its manifest).
+    leftover_cutoff = min(cutoff, (now or datetime.now(UTC)) - IN_PROGRESS_GRACE)
+    leftovers = _leftover_candidates(store, leftover_cutoff)
     if dry_run:
         report.removed = [*candidates, *leftovers]
         return report
@@ -384,7 +404,7 @@ def collect_garbage(
         removed = _remove_payload(store, finding, protected, cutoff)
         (report.removed if removed else report.spared).append(finding)
     for finding in leftovers:
-        removed = _remove_leftover(store, finding, cutoff)
+        removed = _remove_leftover(store, finding, leftover_cutoff)
         (report.removed if removed else report.spared).append(finding)
     if isinstance(store, LocalStore) and report.removed:
         _prune_empty_directories(store)
@@ -424,15 +444,14 @@ def _payload_candidates(
 
 
 def _leftover_candidates(store: Store, cutoff: datetime) -> list[Finding]:
-    described = {
-        key
-        for digest in _manifest_digests(store)
-        if (key := _object_key_if_readable(store, digest))
-    }
+    """Objects without a manifest file, and files in ``tmp/``, last written before ``cutoff``.
+
+    An object whose manifest exists but cannot be read is not a candidate: gc never
+    deletes what it cannot read (``verify`` reports it). Foreign files are left alone.
+    """
+    orphans, _foreign = _unowned_objects(store, set(_manifest_digests(store)))
     found = []
-    for key in [*store._list("objects/"), *store._list("tmp/")]:
-        if key in described:
-            continue
+    for key in [*orphans, *store._list("tmp/")]:
         when = _aside_time(key) if key.startswith(_ASIDE) else _modified(store, key)
         if when is None or when > cutoff:
             continue
@@ -440,14 +459,6 @@ def _leftover_candidates(store: Store, cutoff: datetime) -> list[Finding]:
         msg = f"left by an interrupted write, last written {when.isoformat(timespec='seconds')}"
         found.append(Finding(kind, key, msg, _digest_of_key(key), _size(store, key)))
     return found
-
-
-def _object_key_if_readable(store: Store, digest: str) -> str | None:
-    try:
-        manifest = _read_manifest(store, digest)
-    except PayloadkitError:
-        return None
-    return manifest.object_key if manifest is not None else None
 
 
 def _protected_now(store: Store, seen: set[str], cutoff: datetime, keep_runs: int) -> set[str]:
@@ -509,12 +520,14 @@ def _move_aside(store: Store, key: str) -> str | None:
 
 
 def _aside_time(key: str) -> datetime | None:
-    """When a collection moved this object aside (from its name), or None."""
+    """When a collection moved this object aside (from its name), or None.
+
+    A collection that crashed leaves it there; a later one removes it once it is old.
+    """
     stamp = key[len(_ASIDE) :].split("-", 1)[0]
     if not stamp.isdigit():
         return None
-    moved = datetime.fromtimestamp(int(stamp), UTC)
-    return moved if datetime.now(UTC) - moved > IN_PROGRESS_GRACE else None
+    return datetime.fromtimestamp(int(stamp), UTC)
 
 
 def _move_back(store: Store, aside: str, key: str) -> None:
@@ -529,10 +542,10 @@ def _move_back(store: Store, aside: str, key: str) -> None:
 
 def _remove_leftover(store: Store, finding: Finding, cutoff: datetime) -> bool:
     """Delete an orphan or temporary file unless it was written since the snapshot."""
-    if not finding.key.startswith(_ASIDE):
-        when = _modified(store, finding.key)
-        if when is None or when > cutoff:
-            return False
+    aside = finding.key.startswith(_ASIDE)
+    when = _aside_time(finding.key) if aside else _modified(store, finding.key)
+    if when is None or when > cutoff:
+        return False
     digest = finding.digest if finding.kind == "orphan" else None
     if digest is not None and _read_manifest_quietly(store, digest) is not None:
         return False  # its manifest has just been written: a write finishing

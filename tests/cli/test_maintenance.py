@@ -253,3 +253,47 @@ def test_gc_removes_emptied_directories(cli: Any, local_store: pk.Store) -> None
     assert not any(Path(local_store.url, "objects", "blake3").iterdir())
     assert not any(Path(local_store.url, "manifests", "blake3").iterdir())
     assert local_store.get(local_store.put("short-lived")) == "short-lived"
+
+
+def test_gc_never_removes_young_leftovers(local_store: pk.Store) -> None:
+    """Files younger than an hour may be writes in progress: kept even with older_than=0."""
+    tmp, orphan = _crash_leftovers(local_store)
+    report = collect_garbage(local_store, keep_runs=0, older_than=timedelta(0), dry_run=False)
+    assert report.removed == []
+    assert tmp.exists()
+    assert orphan.exists()
+
+
+def test_gc_keeps_what_it_cannot_read(local_store: pk.Store) -> None:
+    """A payload with a corrupt manifest keeps its manifest and its bytes; verify reports it."""
+    ref = local_store.put("unreadable manifest")
+    obj = _object_path(local_store, ref)
+    _manifest_path(local_store, ref).write_text("{broken")
+    _age(obj)
+    collect_garbage(local_store, keep_runs=0, older_than=timedelta(0), dry_run=False, now=LATER)
+    assert obj.exists()
+    assert _manifest_path(local_store, ref).exists()
+    assert [p.kind for p in verify_store(local_store).problems] == ["bad-manifest"]
+
+
+def test_foreign_files_are_reported_and_left_alone(local_store: pk.Store) -> None:
+    """A file under objects/ that no digest names is a problem for verify, and gc keeps it."""
+    local_store.put(1)
+    foreign = Path(local_store.url, "objects", "notes.txt")
+    foreign.write_text("mine")
+    _age(foreign)
+    assert [p.kind for p in verify_store(local_store).problems] == ["foreign"]
+    collect_garbage(local_store, keep_runs=0, older_than=timedelta(0), dry_run=False, now=LATER)
+    assert foreign.exists()
+
+
+def test_gc_removes_what_a_crashed_gc_moved_aside(local_store: pk.Store) -> None:
+    """Bytes a killed collection left under tmp/gc-* go once older than an hour."""
+    stale = Path(local_store.url, "tmp", f"gc-{int(OLD)}-0f0f")
+    fresh = Path(local_store.url, "tmp", f"gc-{int(time.time())}-1e1e")
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    fresh.write_bytes(b"new")
+    report = collect_garbage(local_store, keep_runs=0, older_than=timedelta(0), dry_run=False)
+    assert [f.key for f in report.removed] == [f"tmp/{stale.name}"]
+    assert fresh.exists()
