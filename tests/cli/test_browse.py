@@ -23,7 +23,10 @@ COMMANDS = ["ls", "show", "get", "put", "verify", "runs", "gc"]
 def store(request: pytest.FixtureRequest) -> pk.Store:
     """A local directory store and a memory store (the CLI runs in this process)."""
     fixture = "local_store" if request.param == "local" else "memory_store"
-    return request.getfixturevalue(fixture)  # type: ignore[no-any-return]
+    store: pk.Store = request.getfixturevalue(fixture)
+    if request.param == "local":
+        Path(store.url).mkdir()  # an existing, empty store directory
+    return store
 
 
 @pytest.fixture
@@ -253,7 +256,18 @@ def test_storage_option_reaches_the_backend(cli: Any, tmp_path: Path) -> None:
     code, _, err = cli("ls", tmp_path / "s", "--storage-option", "anon=true")
     assert code == 1
     assert "takes no storage options (got anon)" in err
+    (tmp_path / "s").mkdir()
     assert json.loads(cli("ls", tmp_path / "s", "--json")[1]) == []
+
+
+def test_a_missing_directory_is_not_an_empty_store(cli: Any, tmp_path: Path) -> None:
+    """A mistyped local path is an error naming it, not an empty listing; put creates it."""
+    code, _, err = cli("ls", tmp_path / "typo")
+    assert code == 1
+    assert "the directory does not exist" in err
+    (tmp_path / "f.json").write_text("[1]")
+    assert cli("put", tmp_path / "new", tmp_path / "f.json")[0] == 0
+    assert cli("verify", tmp_path / "new")[0] == 0
 
 
 def test_ls_empty_store_says_so(cli: Any, store: pk.Store) -> None:

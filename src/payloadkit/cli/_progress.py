@@ -42,5 +42,7 @@ def progress_callback(size: int, label: str, *, force: bool = False) -> Iterator
     callback.set_size(size)
     try:
         yield callback
+        if callback.value < size:  # a write moved into place whole reports no progress
+            callback.relative_update(size - callback.value)
     finally:
         callback.close()

@@ -71,10 +71,20 @@ def _command(commands: Any, name: str, help: str, description: str) -> argparse.
     return parser
 
 
-def _open(args: argparse.Namespace) -> Any:
+def _open(args: argparse.Namespace, *, create: bool = False) -> Any:
+    """The store the command names; a local directory must exist unless ``create``."""
     import payloadkit as pk
+    from payloadkit.errors import StoreError
+    from payloadkit.stores import LocalStore
 
-    return pk.open_store(args.url, **dict(args.storage_option))
+    store = pk.open_store(args.url, **dict(args.storage_option))
+    if isinstance(store, LocalStore) and not create and not os.path.isdir(store.root):
+        raise StoreError(
+            f"There is no store at {store.url}: the directory does not exist. Check the path "
+            "(the default store is .payloadkit in the directory where the program ran).",
+            store=store.url,
+        )
+    return store
 
 
 def _digest(store: Any, text: str) -> str:
@@ -226,7 +236,7 @@ def _add_put(commands: Any) -> None:
 
 def _put(args: argparse.Namespace) -> int:
     obj, serializer = load_file(args.file)
-    store = _open(args)
+    store = _open(args, create=True)
     with progress_callback(os.path.getsize(args.file), f"put {args.file}") as callback:
         ref = store.put(obj, args.serializer or serializer, callback=callback)
     if args.json:
