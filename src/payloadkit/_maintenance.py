@@ -17,7 +17,8 @@ Garbage collection keeps, by rule:
 
 Deletion is two-phase. The candidates are a snapshot taken first; just before each one
 is deleted, its manifest is read again (gone: skip; newer than the cutoff: keep) and the
-run records are read again (a new or kept record that references it: keep). The manifest
+run records are listed again (a record that appeared since, or a kept one, that
+references it: keep). The manifest
 is removed first, so readers see "not found" rather than half a payload; the object's
 bytes are then moved aside, the manifest is checked once more, and if a writer saved the
 same payload meanwhile the bytes are moved back (content addressing makes any bytes at
@@ -400,7 +401,9 @@ def collect_garbage(
     for run_id in report.removed_runs:
         store.delete_record(RUNS, run_id)
     protected = _protected_now(store, seen_runs, cutoff, keep_runs)
+    seen_runs = set(store.list_records(RUNS))
     for finding in candidates:
+        _add_new_runs(store, seen_runs, protected)
         removed = _remove_payload(store, finding, protected, cutoff)
         (report.removed if removed else report.spared).append(finding)
     for finding in leftovers:
@@ -470,6 +473,14 @@ def _protected_now(store: Store, seen: set[str], cutoff: datetime, keep_runs: in
         if record["run_id"] in kept:
             protected |= referenced_digests(record)
     return protected
+
+
+def _add_new_runs(store: Store, seen: set[str], protected: set[str]) -> None:
+    """Protect what run records written since ``seen`` reference (one listing per call)."""
+    for name in set(store.list_records(RUNS)) - seen:
+        seen.add(name)
+        with contextlib.suppress(PayloadNotFoundError):
+            protected |= referenced_digests(store.get_record(RUNS, name))
 
 
 def _remove_payload(store: Store, finding: Finding, protected: set[str], cutoff: datetime) -> bool:

@@ -218,6 +218,7 @@ def test_gc_with_a_concurrent_writer(local_store: pk.Store) -> None:
     """Every payload a writer thread saves while gc runs is still there, intact, afterwards."""
     for i in range(200):
         local_store.put(f"old {i}")
+    start = datetime.now(UTC)  # every write below happens after this cutoff
     saved: list[pk.PayloadRef] = []
     stop = threading.Event()
 
@@ -230,7 +231,9 @@ def test_gc_with_a_concurrent_writer(local_store: pk.Store) -> None:
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        report = collect_garbage(local_store, keep_runs=0, older_than=timedelta(0), dry_run=False)
+        report = collect_garbage(
+            local_store, keep_runs=0, older_than=timedelta(0), dry_run=False, now=start
+        )
     finally:
         stop.set()
         thread.join()
@@ -297,3 +300,62 @@ def test_gc_removes_what_a_crashed_gc_moved_aside(local_store: pk.Store) -> None
     report = collect_garbage(local_store, keep_runs=0, older_than=timedelta(0), dry_run=False)
     assert [f.key for f in report.removed] == [f"tmp/{stale.name}"]
     assert fresh.exists()
+
+
+def test_gc_rechecks_run_records_before_each_deletion(
+    local_store: pk.Store, make_record: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run record that lands while gc is deleting protects the payloads it references."""
+    first, second = local_store.put("first"), local_store.put("second")
+    real = _maintenance._move_aside
+    written: list[str] = []
+
+    def write_record_once(store_: pk.Store, key: str) -> str | None:
+        if not written:  # while the first candidate goes, a run finishes referencing both
+            written.append(key)
+            refs = {"a": first, "b": second}
+            local_store.put_record("runs", "late", make_record("late", refs, started=LATER))
+        return real(store_, key)
+
+    monkeypatch.setattr(_maintenance, "_move_aside", write_record_once)
+    report = collect_garbage(local_store, keep_runs=0, older_than=timedelta(0), dry_run=False)
+    assert len(report.removed) == 1
+    survivor = second if report.removed[0].digest == first.digest else first
+    assert [f.digest for f in report.spared] == [survivor.digest]
+    assert local_store.exists(survivor)
+
+
+WRITER = """
+import sys
+import payloadkit as pk
+
+store = pk.open_store(sys.argv[1])
+for i in range(300):
+    print(store.put(f"from another process {i}").digest, flush=True)
+"""
+
+
+def test_gc_with_a_writer_process(local_store: pk.Store, tmp_path: Path) -> None:
+    """Payloads another process saves while gc runs all survive, and the store verifies."""
+    import subprocess
+    import sys
+
+    for i in range(200):
+        local_store.put(f"old {i}")
+    start = datetime.now(UTC)
+    src = str(Path(pk.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": src}
+    with subprocess.Popen(
+        [sys.executable, "-c", WRITER, local_store.url], stdout=subprocess.PIPE, text=True, env=env
+    ) as writer:
+        assert writer.stdout is not None
+        digests = [writer.stdout.readline().strip()]  # the writer is running
+        report = collect_garbage(
+            local_store, keep_runs=0, older_than=timedelta(0), dry_run=False, now=start
+        )
+        digests += writer.stdout.read().split()
+    assert writer.returncode == 0
+    assert len(report.removed) == 200
+    assert len(digests) == 300
+    assert all(local_store.get(d).startswith("from another process") for d in digests)
+    assert verify_store(local_store).ok
