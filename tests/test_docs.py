@@ -1,4 +1,4 @@
-"""The documentation's code runs, and its CLI reference comes from the parser.
+"""The documentation's code runs (pages and API docstrings), and its CLI reference comes from the parser.
 
 Convention for code blocks in ``README.md`` and ``docs/**/*.md``: a block fenced with
 exactly ```` ```python ```` is meant to run and is executed here; the blocks of one page
@@ -84,3 +84,39 @@ def test_mkdocs_config_lists_every_page() -> None:
     listed = set(re.findall(r":\s+([\w/-]+\.md)\s*$", config, re.MULTILINE))
     pages = {p.relative_to(ROOT / "docs").as_posix() for p in (ROOT / "docs").rglob("*.md")}
     assert listed == pages
+
+
+def _docstring_blocks() -> list[tuple[str, str]]:
+    """(where, code) for every runnable block in the docstrings of payloadkit's modules."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    found: dict[str, str] = {}
+    names = ["payloadkit", *(i.name for i in pkgutil.walk_packages(pk.__path__, "payloadkit."))]
+    for module_name in names:
+        if module_name.endswith("__main__"):
+            continue  # running it is the command line itself
+        module = importlib.import_module(module_name)
+        objects: list[tuple[str, object]] = [(module_name, module)]
+        for name, obj in vars(module).items():
+            if getattr(obj, "__module__", None) == module_name:
+                objects.append((f"{module_name}.{name}", obj))
+                if inspect.isclass(obj):
+                    objects += [(f"{module_name}.{name}.{m}", v) for m, v in vars(obj).items()]
+        for where, obj in objects:
+            doc = obj.__doc__ if isinstance(obj.__doc__, str) else None
+            for number, code in enumerate(FENCE.findall(inspect.cleandoc(doc or "") + "\n"), 1):
+                found.setdefault(code, f"{where}[{number}]")
+    return sorted((where, code) for code, where in found.items())
+
+
+@pytest.mark.parametrize(
+    ("where", "code"), [pytest.param(w, c, id=w) for w, c in _docstring_blocks()]
+)
+def test_docstring_code_runs(where: str, code: str) -> None:
+    """Runnable python blocks in docstrings (the API reference shows them) execute."""
+    try:
+        exec(compile(code, where, "exec"), {"__name__": "__docstring__"})
+    finally:
+        pk.configure(reset=True)
