@@ -1,6 +1,6 @@
 """The documentation's code runs (pages and API docstrings), and its CLI reference comes from the parser.
 
-Convention for code blocks in ``README.md`` and ``docs/**/*.md``: a block fenced with
+Convention for code blocks in ``README.md``, ``docs/**/*.md`` and docstrings: a block fenced with
 exactly ```` ```python ```` is meant to run and is executed here; the blocks of one page
 run in order in one namespace, in a fresh temporary directory. A block that is not meant
 to run (it needs a server, a plugin that is not installed, or is a file of another
