@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 import payloadkit as pk
+from payloadkit._registry import registry
 from payloadkit.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +29,14 @@ FENCE = re.compile(r"^```python\n(.*?)^```\s*$", re.DOTALL | re.MULTILINE)
 
 def _blocks(page: Path) -> list[str]:
     return FENCE.findall(page.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def fresh_registry() -> Iterator[None]:
+    """Serializers registered by a code block do not leak into other tests, nor theirs in."""
+    registry.reset()
+    yield
+    registry.reset()
 
 
 def _pages_with_code() -> list[Path]:
@@ -40,6 +50,7 @@ def test_docs_have_runnable_code() -> None:
 
 
 @pytest.mark.parametrize("page", _pages_with_code(), ids=lambda p: p.relative_to(ROOT).as_posix())
+@pytest.mark.usefixtures("fresh_registry")
 def test_code_blocks_run(page: Path) -> None:
     """Every runnable python block of the page executes without error, in order."""
     namespace: dict[str, object] = {"__name__": "__docs__"}
@@ -114,6 +125,7 @@ def _docstring_blocks() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(
     ("where", "code"), [pytest.param(w, c, id=w) for w, c in _docstring_blocks()]
 )
+@pytest.mark.usefixtures("fresh_registry")
 def test_docstring_code_runs(where: str, code: str) -> None:
     """Runnable python blocks in docstrings (the API reference shows them) execute."""
     try:

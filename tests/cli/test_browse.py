@@ -244,6 +244,11 @@ def test_runs_lists_and_shows(
     assert [r["run_id"] for r in cli_json("runs", store.url)] == ["r2", "r1"]
 
 
+def test_runs_none_recorded(cli: Any, store: pk.Store) -> None:
+    """A store without run records says so."""
+    assert cli("runs", store.url) == (0, f"No runs recorded in {store.url}.\n", "")
+
+
 def test_runs_unknown_id_exits_1(cli: Any, store: pk.Store) -> None:
     """Asking for a run that is not recorded fails with exit code 1."""
     code, _, err = cli("runs", store.url, "nope")

@@ -300,6 +300,9 @@ def _runs(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(records)
         return 0
+    if not records:
+        print(f"No runs recorded in {args.url}.")
+        return 0
     rows = [
         [
             r["run_id"],
