@@ -108,6 +108,7 @@ def test_show_previews_dataframe_and_array(
     code, out, _ = cli("show", store.url, filled["arr"].digest)
     assert code == 0
     assert "shape=(3, 4) dtype=int32" in out
+    assert "[ 8  9 10 11]]" in out
 
 
 def test_show_refuses_to_load_unsigned_pickle(

@@ -56,7 +56,9 @@ def describe(value: Any) -> str:
     if _is(value, "pyarrow", "Table"):
         return f"{value.num_rows} rows\n{value.schema}"
     if _is(value, "numpy", "ndarray"):
-        return f"array shape={value.shape} dtype={value.dtype}"
+        numpy = sys.modules["numpy"]
+        values = numpy.array2string(value, threshold=24, edgeitems=3)
+        return f"array shape={value.shape} dtype={value.dtype}\n{values}"
     text = repr(value)
     return text if len(text) <= _MAX_CHARS else text[:_MAX_CHARS] + " ..."
 

@@ -386,6 +386,7 @@ def _gc(args: argparse.Namespace) -> int:
         print(f"kept     {finding.kind:<8} {finding.key}  (saved or referenced meanwhile)")
     print(
         f"{verb} {len(report.removed)} item(s), {len(report.removed_runs)} run record(s): "
-        f"{format_size(report.bytes_freed)} freed; kept {len(report.kept_runs)} run(s)"
+        f"{format_size(report.bytes_freed)} freed; kept {len(report.kept_runs)} run(s) and "
+        f"everything created after {report.cutoff}"
     )
     return 0
