@@ -310,3 +310,14 @@ def test_progress_bar_follows_the_transfer(memory_store: pk.Store) -> None:
         assert callback.value == ref.size
     with progress_callback(ref.size, "get") as callback:
         assert callback is None  # small, and not a terminal: no bar
+
+
+def test_get_to_an_unwritable_place_exits_1(
+    cli: Any, tmp_path: Path, store: pk.Store, filled: dict[str, Any]
+) -> None:
+    """A destination that cannot be written is a failure naming it, leaving no partial file."""
+    target = tmp_path / "missing-dir" / "frame.parquet"
+    code, _, err = cli("get", store.url, filled["df"].digest, "-o", target)
+    assert code == 1
+    assert "Cannot write" in err
+    assert not target.parent.exists()

@@ -9,6 +9,7 @@ line that other users of the machine can read.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -20,6 +21,7 @@ from payloadkit.cli._output import format_size, print_table
 from payloadkit.cli._preview import preview
 from payloadkit.cli._progress import progress_callback
 from payloadkit.cli._putfile import load_file
+from payloadkit.errors import StoreError
 
 __all__ = ["add_commands"]
 
@@ -200,15 +202,25 @@ def _get(args: argparse.Namespace) -> int:
     path = _output_path(args.output, manifest)
     with progress_callback(manifest.ref.size, f"get {manifest.ref.digest[:15]}") as callback:
         data = read_verified(store, manifest, callback)
-    tmp = f"{path}.part"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    _write_file(path, data)
     if args.json:
         _print_json({"path": path, "digest": manifest.ref.digest, "size": manifest.ref.size})
     else:
         print(f"{path}  ({format_size(manifest.ref.size)}, {manifest.ref.serializer}, verified)")
     return 0
+
+
+def _write_file(path: str, data: memoryview) -> None:
+    """Write ``data`` to ``path`` whole or not at all (through ``<path>.part``)."""
+    tmp = f"{path}.part"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise StoreError(f"Cannot write {path}: {exc.strerror or exc}.") from None
 
 
 def _output_path(output: str, manifest: Manifest) -> str:
