@@ -132,3 +132,18 @@ def test_docstring_code_runs(where: str, code: str) -> None:
         exec(compile(code, where, "exec"), {"__name__": "__docstring__"})
     finally:
         pk.configure(reset=True)
+
+
+def test_readme_opens_with_the_two_commands() -> None:
+    """The README starts with its title, one sentence, then the demo and test commands."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    title, sentence, rest = text.split("\n\n", 2)
+    assert title == "# payloadkit"
+    assert sentence.count(". ") == 0
+    assert sentence.endswith(".")
+    blocks = re.findall(r"```bash\n(.*?)\n```", rest, re.DOTALL)
+    assert blocks[:2] == [
+        "python -m pip install tox && tox -e demo",
+        "python -m pip install tox && tox",
+    ]
+    assert rest.startswith("```bash\npython -m pip install tox && tox -e demo\n```")
