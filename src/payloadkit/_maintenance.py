@@ -44,6 +44,7 @@ from typing import Any
 from payloadkit._config import settings
 from payloadkit._digest import hash_buffers, parse_digest
 from payloadkit._manifest import Manifest, manifest_key
+from payloadkit._registry import registry
 from payloadkit.errors import IntegrityError, PayloadkitError, PayloadNotFoundError
 from payloadkit.stores import FsspecStore, LocalStore, Store
 
@@ -279,13 +280,31 @@ def _check_payload(store: Store, digest: str, report: VerifyReport) -> str | Non
             f"The bytes of {digest} ({meta.type}) do not match their digest: corrupted or altered."
         )
         report.problems.append(Finding("corrupt", manifest.object_key, msg, digest, meta.size))
-    keyring = settings().keyring
-    if keyring is not None:
-        why = keyring.verify(manifest.signed_fields, manifest.signature)
-        if why is not None:
-            msg = f"The signature of {digest} ({meta.type}) does not verify: {why}."
-            report.problems.append(Finding("signature", manifest_key(digest), msg, digest))
+    why = _signature_problem(manifest)
+    if why is not None:
+        msg = f"The signature of {digest} ({meta.type}) does not verify: {why}."
+        report.problems.append(Finding("signature", manifest_key(digest), msg, digest))
     return manifest.object_key
+
+
+def _signature_problem(manifest: Manifest) -> str | None:
+    """Why the manifest's signature is a problem under the configured key, or None.
+
+    A signature that is present but does not verify is always a problem (the manifest
+    was altered, or signed with a key this process lacks). A missing signature is one
+    only when the serializer can run code on load, since such a payload will not load.
+    """
+    keyring = settings().keyring
+    if keyring is None:
+        return None
+    why = keyring.verify(manifest.signed_fields, manifest.signature)
+    if why is None or manifest.signature:
+        return why
+    try:
+        runs_code = registry.get(manifest.ref.serializer).runs_code_on_load
+    except PayloadkitError:
+        runs_code = True  # unknown here: it cannot be shown to be safe
+    return f"{why}, and {manifest.ref.serializer} can run code on load" if runs_code else None
 
 
 def _aged(store: Store, keys: Iterable[str]) -> Iterator[tuple[str, datetime | None]]:

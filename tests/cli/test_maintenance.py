@@ -73,8 +73,9 @@ def test_verify_reports_corrupt_missing_and_bad_manifest(cli: Any, local_store: 
 
 
 def test_verify_checks_signatures_with_a_key(local_store: pk.Store) -> None:
-    """With a key configured, an unsigned manifest or a forged signature is a problem."""
+    """With a key: an unsigned pickle or a forged signature is a problem; unsigned JSON is not."""
     unsigned = local_store.put("written without a key")
+    local_store.put({"plain": "json"}, serializer="json")
     pk.configure(secret="s" * 32)
     signed = local_store.put("written with the key")
     path = _manifest_path(local_store, signed)
