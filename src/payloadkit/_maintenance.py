@@ -18,16 +18,17 @@ Garbage collection keeps, by rule:
 Deletion is two-phase. The candidates are a snapshot taken first; just before each one
 is deleted, its manifest is read again (gone: skip; newer than the cutoff: keep) and the
 run records are listed again (a record that appeared since, or a kept one, that
-references it: keep). The manifest
-is removed first, so readers see "not found" rather than half a payload; the object's
-bytes are then moved aside, the manifest is checked once more, and if a writer saved the
-same payload meanwhile the bytes are moved back (content addressing makes any bytes at
-that key the same bytes). Only then are they deleted.
+references it: keep). The manifest is removed first, so readers see "not found" rather
+than half a payload; the object's bytes are then moved aside, the manifest is checked
+once more, and if a writer saved the same payload meanwhile the bytes are moved back
+(content addressing makes any bytes at that key the same bytes). Only then are they
+deleted.
 
-What remains outside the rule: a writer that re-saves an *existing* payload finds it
-already stored and writes nothing, so the collection cannot see it. Such a payload is
-protected by being recent (rule 2) or referenced by a run (rule 1); choose ``older_than``
-longer than your longest run.
+What remains outside the rules: saving a payload that is already stored writes nothing,
+so a collection cannot see that an old payload was just saved again. If it is older than
+the cutoff and no run record references it yet, a collection running at that moment may
+delete it, and the run that saved it fails with PayloadNotFoundError when it reads it.
+Run ``gc`` with a cutoff longer than your runs, or when no run is reusing old payloads.
 """
 
 from __future__ import annotations
