@@ -28,7 +28,7 @@ What remains outside the rules: saving a payload that is already stored writes n
 so a collection cannot see that an old payload was just saved again. If it is older than
 the cutoff and no run record references it yet, a collection running at that moment may
 delete it, and the run that saved it fails with PayloadNotFoundError when it reads it.
-Run ``gc`` with a cutoff longer than your runs, or when no run is reusing old payloads.
+Run ``gc`` when no run is reusing payloads older than the cutoff.
 """
 
 from __future__ import annotations
