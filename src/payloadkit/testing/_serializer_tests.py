@@ -19,7 +19,7 @@ __all__ = ["SerializerTests"]
 class SerializerTests:
     """Subclass in your tests and provide the ``serializer`` and ``samples`` fixtures.
 
-    ```python
+    ```python title="tests/test_my_serializer.py"
     import pytest
     from payloadkit.testing import SerializerTests
     from my_plugin import MySerializer

@@ -1,0 +1,588 @@
+"""Checking and cleaning a store: :func:`verify_store` and :func:`collect_garbage`.
+
+Both work from the store alone (manifests, objects, run records, ``tmp/``), so they run
+on any store a URL names, whoever wrote it.
+
+Garbage collection keeps, by rule:
+
+1. every payload referenced by a *kept* run record: the ``keep_runs`` most recent runs,
+   every run that started after the cutoff (``now - older_than``), and every run record
+   that appears while the collection runs;
+2. every payload whose manifest was written after the cutoff, so anything saved while
+   the collection runs is kept;
+3. objects without a manifest and files in ``tmp/`` younger than an hour, whatever the
+   cutoff (they may be writes in progress), and those whose age cannot be told;
+4. whatever it cannot read (a corrupt manifest, a corrupt run record) and files under
+   ``objects/`` that payloadkit did not write.
+
+Deletion is two-phase. The candidates are a snapshot taken first; just before each one
+is deleted, its manifest is read again (gone: skip; newer than the cutoff: keep) and the
+run records are listed again (a record that appeared since, or a kept one, that
+references it: keep). The manifest is removed first, so readers see "not found" rather
+than half a payload; the object's bytes are then moved aside, the manifest is checked
+once more, and if a writer saved the same payload meanwhile the bytes are moved back
+(content addressing makes any bytes at that key the same bytes). Only then are they
+deleted.
+
+What remains outside the rules: saving a payload that is already stored writes nothing,
+so a collection cannot see that an old payload was just saved again. If it is older than
+the cutoff and no run record references it yet, a collection running at that moment may
+delete it, and the run that saved it fails with PayloadNotFoundError when it reads it.
+Run ``gc`` when no run is reusing payloads older than the cutoff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from payloadkit._config import settings
+from payloadkit._digest import hash_buffers, parse_digest
+from payloadkit._manifest import Manifest, manifest_key
+from payloadkit._registry import registry
+from payloadkit.errors import IntegrityError, PayloadkitError, PayloadNotFoundError
+from payloadkit.stores import FsspecStore, LocalStore, Store
+
+__all__ = [
+    "Finding",
+    "GcReport",
+    "VerifyReport",
+    "collect_garbage",
+    "parse_age",
+    "read_verified",
+    "referenced_digests",
+    "resolve_digest",
+    "run_records",
+    "verify_store",
+]
+
+#: Orphans and temporary files younger than this are writes in progress, not problems.
+IN_PROGRESS_GRACE = timedelta(hours=1)
+RUNS = "runs"
+_ASIDE = "tmp/gc-"
+_HEX = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing found in a store: ``kind`` says what, ``key`` where (relative to the root)."""
+
+    kind: str
+    key: str
+    message: str
+    digest: str | None = None
+    size: int = 0
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`verify_store` checked and found; ``ok`` when there is no problem."""
+
+    url: str
+    payloads: int = 0
+    bytes: int = 0
+    problems: list[Finding] = field(default_factory=list)
+    in_progress: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every payload verified and nothing is left over."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form, for ``payloadkit verify --json``."""
+        return {
+            "url": self.url,
+            "ok": self.ok,
+            "payloads": self.payloads,
+            "bytes": self.bytes,
+            "problems": [f.__dict__ for f in self.problems],
+            "in_progress": [f.__dict__ for f in self.in_progress],
+        }
+
+
+@dataclass
+class GcReport:
+    """What :func:`collect_garbage` removed (or, on a dry run, would remove)."""
+
+    url: str
+    dry_run: bool
+    cutoff: str
+    kept_runs: list[str] = field(default_factory=list)
+    removed_runs: list[str] = field(default_factory=list)
+    removed: list[Finding] = field(default_factory=list)
+    spared: list[Finding] = field(default_factory=list)
+
+    @property
+    def bytes_freed(self) -> int:
+        """Bytes of the objects and files removed (or that would be)."""
+        return sum(f.size for f in self.removed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form, for ``payloadkit gc --json``."""
+        return {
+            "url": self.url,
+            "dry_run": self.dry_run,
+            "cutoff": self.cutoff,
+            "bytes_freed": self.bytes_freed,
+            "kept_runs": self.kept_runs,
+            "removed_runs": self.removed_runs,
+            "removed": [f.__dict__ for f in self.removed],
+            "spared": [f.__dict__ for f in self.spared],
+        }
+
+
+def read_verified(store: Store, manifest: Manifest, callback: Any = None) -> memoryview:
+    """A payload's stored bytes, checked against their digest (nothing is decoded)."""
+    meta = manifest.ref
+    try:
+        data = store._read_object(manifest.object_key, meta.size, callback)
+    except FileNotFoundError:
+        raise PayloadNotFoundError(
+            f"The manifest of {meta.digest} ({meta.type}) is in {store.url} but its bytes are "
+            "missing. Run `payloadkit verify` and save the payload again.",
+            digest=meta.digest,
+            type_name=meta.type,
+            store=store.url,
+        ) from None
+    store._verify(data, manifest)
+    return data
+
+
+def resolve_digest(store: Store, text: str) -> str:
+    """The full digest ``text`` names: a full digest, or a unique prefix of one.
+
+    ``"blake3:6efb7a"`` and ``"6efb7a"`` both name the one payload whose digest starts
+    so; no match or several matches raise PayloadNotFoundError saying which.
+    """
+    text = text.strip().lower()
+    with contextlib.suppress(PayloadkitError):
+        parse_digest(text)
+        return text
+    matches = [
+        d
+        for d in _manifest_digests(store)
+        if d.startswith(text) or d.split(":")[1].startswith(text)
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    found = (
+        "no payload" if not matches else f"{len(matches)} payloads ({', '.join(matches[:3])}...)"
+    )
+    raise PayloadNotFoundError(
+        f"{text!r} matches {found} in {store.url}. Give more of the digest; "
+        "`payloadkit ls` lists them.",
+        store=store.url,
+    )
+
+
+# -- ages -------------------------------------------------------------------------
+def parse_age(text: str) -> timedelta:
+    """``"30d"``, ``"12h"``, ``"15m"``, ``"90s"``, ``"2w"`` or ``"0"`` as a timedelta."""
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    text = text.strip()
+    if text == "0":
+        return timedelta(0)
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.isdigit():
+        raise ValueError(f"{text!r} is not an age like 30d, 12h, 15m, 90s or 2w")
+    return timedelta(**{units[unit]: int(number)})
+
+
+def _modified(store: Store, key: str) -> datetime | None:
+    """When ``key`` was last written, or None when the backend cannot tell."""
+    try:
+        if isinstance(store, LocalStore):
+            return datetime.fromtimestamp(os.stat(store._path(key)).st_mtime, UTC)
+        if isinstance(store, FsspecStore):
+            stamp: datetime = store.fs.modified(store._path(key))
+            return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    except (OSError, NotImplementedError, AttributeError):
+        return None
+    return None
+
+
+def _size(store: Store, key: str) -> int:
+    with contextlib.suppress(OSError, NotImplementedError):
+        if isinstance(store, LocalStore):
+            return os.stat(store._path(key)).st_size
+        if isinstance(store, FsspecStore):
+            return int(store.fs.size(store._path(key)))
+    return 0
+
+
+# -- walking the store ------------------------------------------------------------
+def _digest_of_key(key: str) -> str | None:
+    """``objects/blake3/ab/<hex>.parquet`` -> ``blake3:<hex>``; None for a foreign key."""
+    parts = key.split("/")
+    if len(parts) != 4 or parts[1] not in ("blake3", "sha256"):
+        return None
+    hexdigest = parts[3].split(".", 1)[0]
+    if len(hexdigest) != 64 or not set(hexdigest) <= _HEX or parts[2] != hexdigest[:2]:
+        return None
+    return f"{parts[1]}:{hexdigest}"
+
+
+def _manifest_digests(store: Store) -> list[str]:
+    return sorted(d for d in map(_digest_of_key, store._list("manifests/")) if d is not None)
+
+
+def _read_manifest(store: Store, digest: str) -> Manifest | None:
+    try:
+        raw = store._read_small(manifest_key(digest))
+    except FileNotFoundError:
+        return None
+    return Manifest.parse(raw, store.url, digest)
+
+
+def _unowned_objects(store: Store, digests: set[str]) -> tuple[list[str], list[str]]:
+    """Object keys without a manifest file: (named by a digest, foreign files)."""
+    orphans, foreign = [], []
+    for key in store._list("objects/"):
+        digest = _digest_of_key(key)
+        if digest is None:
+            foreign.append(key)
+        elif digest not in digests:
+            orphans.append(key)
+    return orphans, foreign
+
+
+def _check_payload(store: Store, digest: str, report: VerifyReport) -> str | None:
+    """Verify one payload; returns its object key when its manifest is readable."""
+    try:
+        manifest = _read_manifest(store, digest)
+    except IntegrityError as exc:
+        report.problems.append(Finding("bad-manifest", manifest_key(digest), str(exc), digest))
+        return None
+    if manifest is None:
+        return None  # deleted while we looked
+    meta = manifest.ref
+    report.payloads += 1
+    report.bytes += meta.size
+    try:
+        data = store._read_object(manifest.object_key, meta.size, None)
+    except FileNotFoundError:
+        if _read_manifest_quietly(store, digest) is None:
+            report.payloads -= 1
+            report.bytes -= meta.size
+            return None  # deleted (by gc) while we looked: not a problem
+        msg = f"The manifest of {digest} ({meta.type}) has no object; save the payload again."
+        report.problems.append(Finding("missing-object", manifest.object_key, msg, digest))
+        return manifest.object_key
+    algorithm, _ = parse_digest(digest)
+    if data.nbytes != meta.size or hash_buffers([data], algorithm, data.nbytes) != digest:
+        msg = (
+            f"The bytes of {digest} ({meta.type}) do not match their digest: corrupted or altered."
+        )
+        report.problems.append(Finding("corrupt", manifest.object_key, msg, digest, meta.size))
+    why = _signature_problem(manifest)
+    if why is not None:
+        msg = f"The signature of {digest} ({meta.type}) does not verify: {why}."
+        report.problems.append(Finding("signature", manifest_key(digest), msg, digest))
+    return manifest.object_key
+
+
+def _signature_problem(manifest: Manifest) -> str | None:
+    """Why the manifest's signature is a problem under the configured key, or None.
+
+    A signature that is present but does not verify is always a problem (the manifest
+    was altered, or signed with a key this process lacks). A missing signature is one
+    only when the serializer can run code on load, since such a payload will not load.
+    """
+    keyring = settings().keyring
+    if keyring is None:
+        return None
+    why = keyring.verify(manifest.signed_fields, manifest.signature)
+    if why is None or manifest.signature:
+        return why
+    try:
+        runs_code = registry.get(manifest.ref.serializer).runs_code_on_load
+    except PayloadkitError:
+        runs_code = True  # unknown here: it cannot be shown to be safe
+    return f"{why}, and {manifest.ref.serializer} can run code on load" if runs_code else None
+
+
+def _aged(store: Store, keys: Iterable[str]) -> Iterator[tuple[str, datetime | None]]:
+    """Each key with its modification time."""
+    for key in keys:
+        yield key, _modified(store, key)
+
+
+def verify_store(store: Store, *, now: datetime | None = None) -> VerifyReport:
+    """Re-hash every object and check every manifest (and signature, with a key configured).
+
+    Also reports objects without a manifest and leftovers in ``tmp/``: as problems when
+    older than an hour (a crashed write; ``payloadkit gc`` removes them), as writes in
+    progress when younger.
+    """
+    report = VerifyReport(store.url)
+    digests = _manifest_digests(store)
+    for digest in digests:
+        _check_payload(store, digest, report)
+    cutoff = (now or datetime.now(UTC)) - IN_PROGRESS_GRACE
+    orphans, foreign = _unowned_objects(store, set(digests))
+    for key in foreign:
+        msg = "A file payloadkit did not write (its name is no digest); remove it by hand."
+        report.problems.append(Finding("foreign", key, msg, None, _size(store, key)))
+    for key, when in _aged(store, [*orphans, *store._list("tmp/")]):
+        kind = "leftover" if key.startswith("tmp/") else "orphan"
+        what = "A temporary file" if kind == "leftover" else "An object without a manifest"
+        finding = Finding(
+            kind,
+            key,
+            f"{what}, left by an interrupted write; `payloadkit gc` removes it.",
+            _digest_of_key(key),
+            _size(store, key),
+        )
+        young = when is None or when > cutoff
+        (report.in_progress if young else report.problems).append(finding)
+    return report
+
+
+# -- run records ------------------------------------------------------------------
+def run_records(store: Store) -> list[dict[str, Any]]:
+    """Every run record in the store, most recent first (by start time, then run id)."""
+    records = [store.get_record(RUNS, name) for name in store.list_records(RUNS)]
+    for record in records:
+        if record.get("kind") != "payloadkit.run" or not isinstance(record.get("run_id"), str):
+            raise IntegrityError(
+                f"A record under records/{RUNS}/ in {store.url} is not a payloadkit run record. "
+                "Move it elsewhere; garbage collection cannot tell what it references.",
+                store=store.url,
+            )
+    return sorted(records, key=lambda r: (str(r.get("started", "")), r["run_id"]), reverse=True)
+
+
+def referenced_digests(record: dict[str, Any]) -> set[str]:
+    """Digests a run record references: its ``payloads`` list and every ref in Work states."""
+    found = {d for d in record.get("payloads", []) if isinstance(d, str)}
+    stack: list[Any] = [record.get("works", {})]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("kind") == "payloadkit.Payload" and isinstance(item.get("ref"), dict):
+                digest = item["ref"].get("digest")
+                if isinstance(digest, str):
+                    found.add(digest)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+def _kept(records: list[dict[str, Any]], keep_runs: int, cutoff: datetime) -> list[str]:
+    kept = []
+    for index, record in enumerate(records):
+        if index < keep_runs or _started_after(record, cutoff):
+            kept.append(record["run_id"])
+    return kept
+
+
+def _started_after(record: dict[str, Any], cutoff: datetime) -> bool:
+    try:
+        started = datetime.fromisoformat(str(record.get("started")))
+    except ValueError:
+        return True  # an unreadable start time: keep the run, to be safe
+    return (started if started.tzinfo else started.replace(tzinfo=UTC)) > cutoff
+
+
+# -- garbage collection -----------------------------------------------------------
+def collect_garbage(
+    store: Store,
+    *,
+    keep_runs: int = 10,
+    older_than: timedelta = timedelta(days=30),
+    dry_run: bool = True,
+    now: datetime | None = None,
+) -> GcReport:
+    """Remove what no kept run references and what crashed writes left behind.
+
+    A dry run (the default) only reports. See this module's docstring for the rules that
+    make it safe against writers running at the same time.
+    """
+    if keep_runs < 0 or older_than < timedelta(0):
+        raise ValueError("keep_runs and older_than must not be negative")
+    cutoff = (now or datetime.now(UTC)) - older_than
+    report = GcReport(store.url, dry_run, cutoff.isoformat(timespec="seconds"))
+    records = run_records(store)
+    report.kept_runs = _kept(records, keep_runs, cutoff)
+    report.removed_runs = [r["run_id"] for r in records if r["run_id"] not in report.kept_runs]
+    seen_runs = {r["run_id"] for r in records}
+    candidates = _payload_candidates(store, records, report.kept_runs, cutoff)
+    # A crash leftover is at least an hour old, whatever the cutoff: younger files may be
+    # writes in progress (a large object's temporary file, an object before its manifest).
+    leftover_cutoff = min(cutoff, (now or datetime.now(UTC)) - IN_PROGRESS_GRACE)
+    leftovers = _leftover_candidates(store, leftover_cutoff)
+    if dry_run:
+        report.removed = [*candidates, *leftovers]
+        return report
+    for run_id in report.removed_runs:
+        store.delete_record(RUNS, run_id)
+    protected = _protected_now(store, seen_runs, cutoff, keep_runs)
+    seen_runs = set(store.list_records(RUNS))
+    for finding in candidates:
+        _add_new_runs(store, seen_runs, protected)
+        removed = _remove_payload(store, finding, protected, cutoff)
+        (report.removed if removed else report.spared).append(finding)
+    for finding in leftovers:
+        removed = _remove_leftover(store, finding, leftover_cutoff)
+        (report.removed if removed else report.spared).append(finding)
+    if isinstance(store, LocalStore) and report.removed:
+        _prune_empty_directories(store)
+    return report
+
+
+def _prune_empty_directories(store: LocalStore) -> None:
+    """Remove the emptied ``<2 hex>`` directories of a local store (writers recreate them)."""
+    for top in ("objects", "manifests"):
+        for algorithm in ("blake3", "sha256"):
+            base = store._path(f"{top}/{algorithm}")
+            with contextlib.suppress(FileNotFoundError):
+                for name in os.listdir(base):
+                    with contextlib.suppress(OSError):  # not empty, or just refilled
+                        os.rmdir(os.path.join(base, name))
+
+
+def _payload_candidates(
+    store: Store, records: list[dict[str, Any]], kept: list[str], cutoff: datetime
+) -> list[Finding]:
+    referenced: set[str] = set()
+    for record in records:
+        if record["run_id"] in kept:
+            referenced |= referenced_digests(record)
+    found = []
+    for digest in _manifest_digests(store):
+        try:
+            manifest = _read_manifest(store, digest)
+        except IntegrityError:
+            continue  # verify reports it; gc never deletes what it cannot read
+        if manifest is None or digest in referenced or manifest.created_at > cutoff:
+            continue
+        meta = manifest.ref
+        msg = f"{meta.type} ({meta.serializer}), created {manifest.created}, referenced by no kept run"
+        found.append(Finding("payload", manifest.object_key, msg, digest, meta.size))
+    return found
+
+
+def _leftover_candidates(store: Store, cutoff: datetime) -> list[Finding]:
+    """Objects without a manifest file, and files in ``tmp/``, last written before ``cutoff``.
+
+    An object whose manifest exists but cannot be read is not a candidate: gc never
+    deletes what it cannot read (``verify`` reports it). Foreign files are left alone.
+    """
+    orphans, _foreign = _unowned_objects(store, set(_manifest_digests(store)))
+    found = []
+    for key in [*orphans, *store._list("tmp/")]:
+        when = _aside_time(key) if key.startswith(_ASIDE) else _modified(store, key)
+        if when is None or when > cutoff:
+            continue
+        kind = "leftover" if key.startswith("tmp/") else "orphan"
+        msg = f"left by an interrupted write, last written {when.isoformat(timespec='seconds')}"
+        found.append(Finding(kind, key, msg, _digest_of_key(key), _size(store, key)))
+    return found
+
+
+def _protected_now(store: Store, seen: set[str], cutoff: datetime, keep_runs: int) -> set[str]:
+    """Digests referenced by the run records as they are now (new records count as kept)."""
+    records = run_records(store)
+    kept = set(_kept(records, keep_runs, cutoff)) | {r["run_id"] for r in records} - seen
+    protected: set[str] = set()
+    for record in records:
+        if record["run_id"] in kept:
+            protected |= referenced_digests(record)
+    return protected
+
+
+def _add_new_runs(store: Store, seen: set[str], protected: set[str]) -> None:
+    """Protect what run records written since ``seen`` reference (one listing per call)."""
+    for name in set(store.list_records(RUNS)) - seen:
+        seen.add(name)
+        with contextlib.suppress(PayloadNotFoundError):
+            protected |= referenced_digests(store.get_record(RUNS, name))
+
+
+def _remove_payload(store: Store, finding: Finding, protected: set[str], cutoff: datetime) -> bool:
+    """Delete one candidate unless it was saved or referenced since the snapshot."""
+    digest = finding.digest
+    assert digest is not None
+    try:
+        manifest = _read_manifest(store, digest)
+    except IntegrityError:
+        return False
+    if manifest is None or digest in protected or manifest.created_at > cutoff:
+        return False
+    store._delete(manifest_key(digest))
+    aside = _move_aside(store, manifest.object_key)
+    if aside is None:
+        return True
+    if _read_manifest_quietly(store, digest) is not None:
+        _move_back(store, aside, manifest.object_key)  # saved again meanwhile
+        return False
+    store._delete(aside)
+    return True
+
+
+def _read_manifest_quietly(store: Store, digest: str) -> Manifest | None:
+    try:
+        return _read_manifest(store, digest)
+    except IntegrityError:
+        return None
+
+
+def _move_aside(store: Store, key: str) -> str | None:
+    """Move an object under ``tmp/gc-*`` so it can be restored; None when it was gone."""
+    # The name carries the time it was moved: a file moved by rename keeps its old mtime.
+    aside = f"{_ASIDE}{int(time.time())}-{uuid.uuid4().hex}"
+    try:
+        if isinstance(store, LocalStore):
+            os.makedirs(store._path("tmp"), exist_ok=True)
+            os.replace(store._path(key), store._path(aside))
+        elif isinstance(store, FsspecStore):
+            store.fs.mv(store._path(key), store._path(aside))
+            store._invalidate(store._path(key))
+        else:
+            store._delete(key)
+            return None
+    except FileNotFoundError:
+        return None
+    return aside
+
+
+def _aside_time(key: str) -> datetime | None:
+    """When a collection moved this object aside (from its name), or None.
+
+    A collection that crashed leaves it there; a later one removes it once it is old.
+    """
+    stamp = key[len(_ASIDE) :].split("-", 1)[0]
+    if not stamp.isdigit():
+        return None
+    return datetime.fromtimestamp(int(stamp), UTC)
+
+
+def _move_back(store: Store, aside: str, key: str) -> None:
+    if store._exists(key):
+        store._delete(aside)  # the writer's copy is in place: same digest, same bytes
+    elif isinstance(store, LocalStore):
+        os.makedirs(os.path.dirname(store._path(key)), exist_ok=True)
+        os.replace(store._path(aside), store._path(key))
+    elif isinstance(store, FsspecStore):
+        store.fs.mv(store._path(aside), store._path(key))
+
+
+def _remove_leftover(store: Store, finding: Finding, cutoff: datetime) -> bool:
+    """Delete an orphan or temporary file unless it was written since the snapshot."""
+    aside = finding.key.startswith(_ASIDE)
+    when = _aside_time(finding.key) if aside else _modified(store, finding.key)
+    if when is None or when > cutoff:
+        return False
+    digest = finding.digest if finding.kind == "orphan" else None
+    if digest is not None and _read_manifest_quietly(store, digest) is not None:
+        return False  # its manifest has just been written: a write finishing
+    store._delete(finding.key)
+    return True
