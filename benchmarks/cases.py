@@ -17,8 +17,9 @@ from typing import Any
 
 import data
 import harness
+from harness import Variant
+
 from payloadkit._manifest import manifest_key
-from harness import MIB, Variant
 
 #: Lightning's Payload handing an 80 MB DataFrame from one Work to another (seconds).
 LIGHTNING_HANDOVER_S = 3.1
@@ -30,9 +31,9 @@ class Config:
 
     array_mib: int = 256
     rows: int = 2_000_000
-    repeat: int = 7
-    small_repeat: int = 300
-    import_repeat: int = 7
+    repeat: int = 15
+    small_repeat: int = 1000
+    import_repeat: int = 11
     handover_rows: int = 1_000_000
     workdir: str = ""
     script: str = ""
@@ -73,7 +74,9 @@ class Result:
         return asdict(self)
 
 
-def _ratio_result(name: str, title: str, target: str, raw_label: str, limit: float, s: Any) -> Result:
+def _ratio_result(
+    name: str, title: str, target: str, raw_label: str, limit: float, s: Any
+) -> Result:
     pk, raw = s.medians
     ratio = pk / raw
     return Result(
@@ -142,7 +145,9 @@ def pickle_load(path: str) -> Any:
         return pickle.load(f)
 
 
-def parquet_variants(cfg: Config, frame: Any, store: Any, serializer: str) -> tuple[Variant, Variant]:
+def parquet_variants(
+    cfg: Config, frame: Any, store: Any, serializer: str
+) -> tuple[Variant, Variant]:
     """payloadkit and by-hand variants for a DataFrame as parquet or Arrow/Feather."""
     import pandas as pd
 
@@ -310,9 +315,7 @@ def case_memory(cfg: Config, phase: str) -> Result:
     share = pk / cfg.array_mib
     limit = 0.10 if phase == "save" else 1.05
     target = (
-        "<= 10% of the array"
-        if phase == "save"
-        else "<= one array's worth (+5% interpreter noise)"
+        "<= 10% of the array" if phase == "save" else "<= one array's worth (+5% interpreter noise)"
     )
     return Result(
         f"memory_{phase}",

@@ -100,7 +100,9 @@ def by_hand_seconds(rows: int, path: str, serializer: str) -> float:
     return elapsed
 
 
-def measure(rows: int, serializer: str, workdir: str, repeat: int) -> tuple[list[float], list[float]]:
+def measure(
+    rows: int, serializer: str, workdir: str, repeat: int
+) -> tuple[list[float], list[float]]:
     """Interleaved hand-over and by-hand samples."""
     import harness
 
@@ -113,4 +115,3 @@ def measure(rows: int, serializer: str, workdir: str, repeat: int) -> tuple[list
         harness.touch(4 * rows * 80)
         raw_times.append(by_hand_seconds(rows, os.path.join(workdir, "handover.file"), serializer))
     return pk_times, raw_times
-

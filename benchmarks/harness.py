@@ -109,10 +109,7 @@ def child_env() -> dict[str, str]:
 
 def import_time(module: str) -> float:
     """Seconds to import ``module`` in a fresh interpreter (startup itself excluded)."""
-    code = (
-        "import time; t = time.perf_counter(); import {m}; "
-        "print(time.perf_counter() - t)".format(m=module)
-    )
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
     out = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True, env=child_env()
     )

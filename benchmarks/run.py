@@ -106,14 +106,19 @@ def handover_case(cfg: Config, serializer: str) -> Result:
         return result
     repeat = max(2, cfg.repeat // 2)
     pk_times, raw_times = handover.measure(cfg.handover_rows, serializer, cfg.workdir, repeat)
-    result.payloadkit, result.raw = cases.statistics.median(pk_times), cases.statistics.median(raw_times)
+    result.payloadkit, result.raw = (
+        cases.statistics.median(pk_times),
+        cases.statistics.median(raw_times),
+    )
     result.ratio = result.payloadkit / result.raw
     result.samples = {"payloadkit": pk_times, "raw": raw_times}
     if serializer == "parquet":
         result.met = result.ratio <= 1.3
     else:
         result.met = result.payloadkit <= cases.LIGHTNING_HANDOVER_S / 10
-        result.note = f"{cases.LIGHTNING_HANDOVER_S / result.payloadkit:.0f}x faster than Lightning's 3.1 s"
+        result.note = (
+            f"{cases.LIGHTNING_HANDOVER_S / result.payloadkit:.0f}x faster than Lightning's 3.1 s"
+        )
     return result
 
 
