@@ -4,7 +4,10 @@ The source Work builds the frame, notes the time and sets it as a Payload; the
 destination Work reads ``.value`` and notes the time it holds the frame. The hand-over is
 the difference: saving to the store, the state travelling back to the Flow and on to
 the destination, and the load. The Works live in this module (not in ``run.py``) so
-that worker processes can import them by name.
+that worker processes can import them by name; like any module that defines Works
+handling DataFrames, it imports pandas and pyarrow at the top, so a worker has them
+loaded once it has the Work. Libraries payloadkit imports on first use in a fresh
+worker (``pyarrow.parquet``, the serializer registry) are part of the measured time.
 """
 
 from __future__ import annotations
