@@ -37,9 +37,10 @@ class Config:
     handover_rows: int = 1_000_000
     workdir: str = ""
     script: str = ""
+    quick: bool = False
 
     @classmethod
-    def quick(cls, **overrides: Any) -> Config:
+    def smoke(cls, **overrides: Any) -> Config:
         """Small sizes and few repetitions: a smoke run of every case."""
         base = {
             "array_mib": 16,
@@ -48,6 +49,7 @@ class Config:
             "small_repeat": 30,
             "import_repeat": 3,
             "handover_rows": 20_000,
+            "quick": True,
         }
         return cls(**{**base, **overrides})
 
@@ -92,7 +94,7 @@ def _ratio_result(
     )
 
 
-def _fresh_dir(cfg: Config, name: str) -> str:
+def fresh_dir(cfg: Config, name: str) -> str:
     path = os.path.join(cfg.workdir, name)
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path)
@@ -102,7 +104,7 @@ def _fresh_dir(cfg: Config, name: str) -> str:
 def _store(cfg: Config, name: str) -> Any:
     import payloadkit as pk
 
-    return pk.open_store(_fresh_dir(cfg, name))
+    return pk.open_store(fresh_dir(cfg, name))
 
 
 # -- the round trips, shared by the timed cases and the memory children ---------------
@@ -296,7 +298,7 @@ def _child_args(cfg: Config, op: str) -> list[str]:
         "--rows",
         str(cfg.rows),
         "--workdir",
-        _fresh_dir(cfg, "child"),
+        fresh_dir(cfg, "child"),
     ]
 
 

@@ -83,7 +83,7 @@ def config(args: argparse.Namespace, workdir: str) -> Config:
         if value is not None
     }
     extra = {"workdir": workdir, "script": os.path.abspath(__file__)}
-    return Config.quick(**sizes, **extra) if args.quick else Config(**sizes, **extra)
+    return Config.smoke(**sizes, **extra) if args.quick else Config(**sizes, **extra)
 
 
 def handover_case(cfg: Config, serializer: str) -> Result:
@@ -123,21 +123,29 @@ def handover_case(cfg: Config, serializer: str) -> Result:
 
 
 def s3_cases(cfg: Config) -> list[Result]:
-    """The S3 cases of ``bench_s3.py`` (moto on loopback), when that module is present."""
+    """The S3 cases of ``benchmarks/bench_s3.py`` (moto on loopback), when it is present.
+
+    The contract: ``bench_s3.run_cases(quick: bool, workdir: str) -> list[dict]``, each
+    dict holding :class:`cases.Result` fields (at least name, title, target; seconds in
+    payloadkit/raw; ratio and met when measured; status "skipped" with a note otherwise).
+    """
+    skipped = Result(
+        "s3",
+        "S3 put/get against plain s3fs",
+        "<= 1.2x s3fs put/get of the same bytes",
+        status="skipped",
+        note="benchmarks/bench_s3.py is not in this checkout",
+    )
     if importlib.util.find_spec("bench_s3") is None:
-        return [
-            Result(
-                "s3",
-                "S3 put/get against plain s3fs",
-                "<= 1.2x s3fs put/get of the same bytes",
-                status="skipped",
-                note="benchmarks/bench_s3.py is not in this checkout",
-            )
-        ]
+        return [skipped]
     import bench_s3
 
-    found: list[Result] = bench_s3.run_cases(cfg)
-    return found
+    run_cases = getattr(bench_s3, "run_cases", None)
+    if run_cases is None:
+        skipped.note = "benchmarks/bench_s3.py has no run_cases(quick, workdir)"
+        return [skipped]
+    found = run_cases(quick=cfg.quick, workdir=cases.fresh_dir(cfg, "s3"))
+    return [Result(**case) for case in found]
 
 
 def all_cases(cfg: Config) -> dict[str, Callable[[], Result | list[Result]]]:
@@ -171,7 +179,7 @@ def run_case(name: str, make: Callable[[], Result | list[Result]], cfg: Config) 
     return found
 
 
-def meta(cfg: Config, quick: bool, load_before: str, started: float) -> dict[str, Any]:
+def meta(cfg: Config, load_before: str, started: float) -> dict[str, Any]:
     import numpy
     import pandas
     import pyarrow
@@ -187,7 +195,7 @@ def meta(cfg: Config, quick: bool, load_before: str, started: float) -> dict[str
             f"pandas {pandas.__version__}, pyarrow {pyarrow.__version__}"
         ),
         "config": {k: v for k, v in vars(cfg).items() if k not in ("workdir", "script")},
-        "quick": quick,
+        "quick": cfg.quick,
         "load_before": load_before,
         "load_after": _load(),
         "duration_s": time.time() - started,
@@ -226,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
-    info = meta(cfg, args.quick, load_before, started)
+    info = meta(cfg, load_before, started)
     out = args.output_dir
     report.print_table(results)
     report.write_json(results, info, os.path.join(out, "benchmarks", "results", "latest.json"))
