@@ -54,6 +54,17 @@ def test_small_npy_is_what_numpy_writes(local_store: Any) -> None:
     assert _object_path(local_store, ref).read_bytes() == expected.getvalue()
 
 
+def test_long_header_is_not_padded_past_what_numpy_reads(local_store: Any) -> None:
+    """A large array whose dtype makes a long header still loads with numpy's default limits."""
+    dtype = np.dtype([(f"field_with_a_long_name_{i:04d}", "<f8") for i in range(235)])
+    array = np.zeros(600, dtype=dtype)  # a header of about 9,500 bytes
+    assert array.nbytes >= MIB
+    ref = local_store.put(array)
+    path = _object_path(local_store, ref)
+    np.testing.assert_array_equal(np.load(path), array)
+    np.testing.assert_array_equal(local_store.get(ref), array)
+
+
 def test_fortran_order_array_round_trips_padded(local_store: Any) -> None:
     """A large Fortran-ordered array keeps its order and values through the padded header."""
     array = np.asfortranarray(np.random.default_rng(0).random((1024, 300)))

@@ -19,8 +19,9 @@ from payloadkit.errors import DeserializationError, SerializationError
 
 __all__ = ["NumpySerializer"]
 
-# numpy itself refuses headers over 10,000 bytes unless told otherwise.
 _MAX_HEADER = 1 << 16
+# numpy refuses to read headers longer than this unless told otherwise: padding stays below.
+_NUMPY_HEADER_LIMIT = 10_000
 #: Arrays at least this large get a header padded to a multiple of ``_DATA_ALIGN``.
 _PAD_FROM = 1 << 20
 _DATA_ALIGN = 1024
@@ -107,6 +108,6 @@ def _pad(header: bytes) -> bytes:
     size_format = "<H" if major == 1 else "<I"
     prefix = 8 + struct.calcsize(size_format)
     text = header[prefix:-1] + b" " * (-len(header) % _DATA_ALIGN) + b"\n"
-    if major == 1 and len(text) > 0xFFFF:
+    if len(text) > _NUMPY_HEADER_LIMIT:
         return header
     return header[:8] + struct.pack(size_format, len(text)) + text
