@@ -72,8 +72,18 @@ class Result:
     peak_mib: dict[str, float] = field(default_factory=dict)
     samples: dict[str, list[float]] = field(default_factory=dict)
 
+    @property
+    def noise(self) -> dict[str, float]:
+        """Spread of each side's samples: interquartile range over the median."""
+        spread = {}
+        for side, values in self.samples.items():
+            if len(values) >= 4:
+                q1, _, q3 = statistics.quantiles(values, n=4)
+                spread[side] = (q3 - q1) / statistics.median(values)
+        return spread
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "noise": self.noise}
 
 
 def _ratio_result(

@@ -92,6 +92,19 @@ def write_chart(results: list[Result], path: str) -> bool:
     return True
 
 
+def _noise_line(results: list[Result]) -> str:
+    spreads = [(value, r.name) for r in results for value in r.noise.values()]
+    if not spreads:
+        return "Noise: too few samples to say."
+    worst, name = max(spreads)
+    typical = sorted(value for value, _ in spreads)[len(spreads) // 2]
+    return (
+        f"Noise (interquartile range over median, per side): typically {100 * typical:.0f}%, "
+        f"at worst {100 * worst:.0f}% (`{name}`); the machine is shared, so compare ratios, "
+        "not absolute times, between runs."
+    )
+
+
 def write_markdown(results: list[Result], meta: dict[str, Any], path: str, chart: bool) -> None:
     """The docs page: how the figures were made, the table, the chart."""
     lines = [
@@ -121,6 +134,7 @@ def write_markdown(results: list[Result], meta: dict[str, Any], path: str, chart
     notes = [f"- `{r.name}`: {r.note}" for r in results if r.note]
     if notes:
         lines += ["", *notes]
+    lines += ["", _noise_line(results)]
     if chart:
         lines += ["", "![payloadkit time / raw time per case](assets/benchmarks.png)"]
     os.makedirs(os.path.dirname(path), exist_ok=True)
