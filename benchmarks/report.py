@@ -75,16 +75,18 @@ def write_chart(results: list[Result], path: str) -> bool:
     except ImportError:
         return False
     shown = [r for r in results if r.ratio is not None and r.unit == "s" and r.status == "ok"]
-    fig, ax = plt.subplots(figsize=(8, 0.5 * len(shown) + 1.5))
+    fig, ax = plt.subplots(figsize=(10, 0.5 * len(shown) + 1.8))
     labels = [r.title for r in shown]
     colors = ["tab:green" if r.met else "tab:red" for r in shown]
     ax.barh(labels, [r.ratio for r in shown], color=colors)
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.invert_yaxis()
     ax.set_xlabel("payloadkit time / raw time (lower is better; 1.0 = same as by hand)")
-    ax.set_title("payloadkit against the raw libraries (medians, interleaved runs)")
+    ax.set_title("payloadkit / by hand (medians of interleaved runs); | marks the target")
     for i, r in enumerate(shown):
         ax.text(r.ratio or 0, i, f" {r.ratio:.2f}", va="center", fontsize=8)
+        if r.limit is not None:
+            ax.plot([r.limit, r.limit], [i - 0.4, i + 0.4], color="black", linewidth=2)
     fig.tight_layout()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fig.savefig(path, dpi=110)
