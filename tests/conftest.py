@@ -34,3 +34,59 @@ def local_store(tmp_path: Path) -> pk.Store:
 def memory_store() -> pk.Store:
     """A fresh memory store with a unique name."""
     return pk.open_store(f"memory://test-{uuid.uuid4().hex}")
+
+
+class FakeDistributions:
+    """Writes distributions (a module and a ``*.dist-info``) into a directory on ``sys.path``.
+
+    This is what an installed plugin looks like to ``importlib.metadata``; the registry is
+    reset before and after the test, so discovery sees exactly these distributions.
+    """
+
+    def __init__(self, site: Path) -> None:
+        self.site = site
+        self.modules: list[str] = []
+
+    def add(
+        self,
+        dist: str,
+        module: str,
+        source: str,
+        *,
+        serializers: dict[str, str] | None = None,
+        stores: dict[str, str] | None = None,
+    ) -> None:
+        """Install ``module`` (with ``source``) as distribution ``dist`` with these entry points."""
+        (self.site / f"{module}.py").write_text(source)
+        info = self.site / f"{dist.replace('-', '_')}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+        lines: list[str] = []
+        for group, entries in (
+            ("payloadkit.serializers", serializers),
+            ("payloadkit.stores", stores),
+        ):
+            if entries:
+                lines += [f"[{group}]", *(f"{k} = {v}" for k, v in entries.items()), ""]
+        (info / "entry_points.txt").write_text("\n".join(lines))
+        self.modules.append(module)
+
+
+@pytest.fixture
+def fake_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDistributions]:
+    """A directory of fake installed plugin distributions, first on ``sys.path``."""
+    import sys
+
+    from payloadkit._registry import registry
+
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    for name in ("PAYLOADKIT_DISABLE_PLUGINS", "PAYLOADKIT_PLUGIN_AUTOLOAD"):
+        monkeypatch.delenv(name, raising=False)
+    registry.reset()
+    fakes = FakeDistributions(site)
+    yield fakes
+    registry.reset()
+    for module in fakes.modules:
+        sys.modules.pop(module, None)

@@ -1,56 +1,91 @@
 """The serializer registry: names, types, plugins, and the choice of a serializer for an object.
 
-Writing a plugin
-----------------
-A serializer plugin is any installed distribution that declares an entry point in the
-group ``payloadkit.serializers``; payloadkit finds it with no import by the user::
+Writing a serializer plugin
+---------------------------
+A plugin is an installed distribution that declares an entry point in the group
+``payloadkit.serializers``. Once it is installed (``pip install``), payloadkit finds it with
+no import and no call by the user::
 
     # pyproject.toml of the plugin's distribution
     [project.entry-points."payloadkit.serializers"]
     polars = "payloadkit_polars:PolarsSerializer"
 
 The entry point names a :class:`payloadkit.Serializer` subclass (instantiated with no
-arguments) or an instance. Its ``types`` may be classes or dotted names
-(``"polars.DataFrame"``); prefer dotted names and import heavy libraries inside methods,
-so that discovering the plugin imports nothing heavy. Objects of those types (and their
-subclasses, by the most specific class in the MRO) then go to the plugin by default.
+arguments) or an instance. Its name (``polars`` above) must be the serializer's ``name``:
+that name is recorded in every ref the serializer writes, shown by ``payloadkit
+serializers``, and used to block the plugin. The serializer's ``types`` may be classes or
+dotted names (``"polars.DataFrame"``); prefer dotted names and import heavy libraries
+inside the methods, so that discovering the plugin imports nothing heavy. Objects of
+those types, and of their subclasses (the most specific class in the MRO wins), then go
+to the plugin by default. A serializer with no ``types`` is chosen by name only
+(``Payload(obj, serializer="name")``) or per type with ``configure(serializers=...)``.
 
-Entry points are read once, on the first dispatch or listing. A plugin that fails to
-import, or declares a name already taken, is reported by :func:`payloadkit.serializers`
-and with a :class:`PluginWarning`; it never breaks payloadkit or other serializers.
-``PAYLOADKIT_DISABLE_PLUGINS=name1,name2`` blocks plugins by entry-point or distribution
-name; ``PAYLOADKIT_PLUGIN_AUTOLOAD=0`` turns discovery off. Built-in serializers are
-registered through this very path. ``payloadkit.testing.SerializerTests`` is the
-conformance suite a plugin's own tests subclass.
+The minimal serializer implements ``dumps``/``loads``; ``dump_frames`` (zero-copy
+buffers), ``dump_file`` (a native writer to a local path, with ``writes_files = True``)
+and ``load(data, type_name)`` (handed the recorded type) are used when offered. Set
+``runs_code_on_load = True`` if loading can run code (pickle-like formats), list the
+distributions whose versions matter in ``libraries``, and raise
+:class:`payloadkit.errors.SerializationError` for objects the serializer does not take.
+A plugin's tests subclass :class:`payloadkit.testing.SerializerTests`.
+
+How plugins are loaded and reported
+-----------------------------------
+Entry points are read once per process, on the first dispatch or listing, never at
+``import payloadkit``. Built-in serializers are loaded through this very path. A plugin
+that fails to import, is not a Serializer, or declares a name already taken is skipped:
+:func:`payloadkit.serializers` (and ``payloadkit serializers``) lists it with its
+distribution, status ``error`` and the error, and a :class:`PluginWarning` says the same;
+payloadkit and every other serializer keep working. Loading a payload written by a
+serializer that is not available names the distribution recorded in its manifest.
+
+``PAYLOADKIT_DISABLE_PLUGINS=name1,dist2`` blocks plugins by entry-point or distribution
+name (listed with status ``disabled``); ``PAYLOADKIT_PLUGIN_AUTOLOAD=0`` turns discovery
+off, after which ``pk.register_serializer(PolarsSerializer)`` registers one by hand.
+
+Which serializer wins a type: a user's ``register_serializer`` beats a plugin, which
+beats a built-in; between two plugins that claim the same type the first loaded keeps
+it and a :class:`PluginWarning` says so; ``configure(serializers=...)`` beats them all.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import os
+import itertools
+import re
 import sys
 import threading
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
+from payloadkit._plugins import (
+    DISABLE_VARIABLE,
+    PluginWarning,
+    autoload_enabled,
+    blocked_plugins,
+    distribution_of,
+    entry_points,
+    forget_entry_points,
+    is_blocked,
+)
 from payloadkit._serializer import Serializer, qualified_name
 from payloadkit._serializers import BUILTIN_SERIALIZERS
 from payloadkit.errors import ConfigurationError, UnknownSerializerError
 
 __all__ = [
+    "GROUP",
     "PluginWarning",
+    "Registry",
     "SerializerInfo",
     "registry",
 ]
 
 GROUP = "payloadkit.serializers"
 
-
-class PluginWarning(UserWarning):
-    """A serializer plugin could not be loaded or conflicts with another one."""
+_RANKS = {"builtin": 0, "plugin": 1, "user": 2}
+_PROJECT_NAME_RE = re.compile(r"\A[A-Za-z0-9]([A-Za-z0-9._-]{0,98}[A-Za-z0-9])?\Z")
 
 
 @dataclass(frozen=True)
@@ -92,39 +127,87 @@ class _Entry:
             bool(s and s.runs_code_on_load),
         )
 
+    def describe(self) -> str:
+        """``"plugin 'x' from dist"`` and the like, for messages."""
+        if self.origin == "plugin":
+            return f"plugin {self.name!r} from {self.distribution or 'an unknown distribution'}"
+        if self.origin == "builtin":
+            return f"built-in serializer {self.name!r}"
+        return f"serializer {self.name!r} registered with register_serializer"
+
+    def source(self) -> str:
+        """Where the serializer comes from, for :func:`payloadkit.explain`."""
+        if self.origin == "plugin":
+            return f"by the plugin distribution {self.distribution or '(unknown)'}"
+        return "built in" if self.origin == "builtin" else "by register_serializer"
+
+
+class _Claim(NamedTuple):
+    """A serializer's claim on a type: higher rank wins; equal ranks by registration order."""
+
+    name: str
+    rank: int
+    seq: int
+
+    def beats(self, other: _Claim) -> bool:
+        if self.rank != other.rank:
+            return self.rank > other.rank
+        # The user's latest registration wins; otherwise the first loaded keeps the type.
+        return self.seq > other.seq if self.rank == _RANKS["user"] else self.seq < other.seq
+
 
 @dataclass
 class _TypeTable:
-    """Maps classes to serializer names; dotted names resolve when their module is loaded."""
+    """Maps classes to serializer names; dotted names resolve once their module is imported."""
 
-    by_class: dict[type, str] = field(default_factory=dict)
-    pending: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    by_class: dict[type, _Claim] = field(default_factory=dict)
+    pending: dict[str, dict[str, _Claim]] = field(default_factory=dict)
+    counter: Iterator[int] = field(default_factory=itertools.count)
 
-    def add(self, key: type | str, name: str) -> None:
+    @staticmethod
+    def check(key: object) -> type | str:
+        """``key`` itself when it is a class or a dotted class name, else ConfigurationError."""
+        if isinstance(key, type) or (isinstance(key, str) and "." in key.strip(".")):
+            return key
+        raise ConfigurationError(
+            f"{key!r} is not a class or a dotted class name like 'pandas.DataFrame'."
+        )
+
+    def add(self, key: type | str, name: str, rank: int) -> str | None:
+        """Claim ``key`` for ``name``; returns the name that keeps it when the claim loses."""
+        claim = _Claim(name, rank, next(self.counter))
         if isinstance(key, type):
-            self.by_class[key] = name
-        elif isinstance(key, str) and "." in key:
-            self.pending.setdefault(key.split(".")[0], []).append((key, name))
-        else:
-            raise ConfigurationError(
-                f"{key!r} is not a class or a dotted class name like 'pandas.DataFrame'."
-            )
+            return self._claim(key, claim)
+        claims = self.pending.setdefault(key.split(".")[0], {})
+        old = claims.get(key)
+        if old is not None and not claim.beats(old):
+            return old.name if old.name != name else None
+        claims[key] = claim
+        return None
+
+    def _claim(self, cls: type, claim: _Claim) -> str | None:
+        old = self.by_class.get(cls)
+        if old is not None and not claim.beats(old):
+            return old.name if old.name != claim.name else None
+        self.by_class[cls] = claim
+        return None
 
     def lookup(self, cls: type) -> tuple[str, type] | None:
+        """The claim of the most specific class in ``cls``'s MRO, with that class."""
         for klass in cls.__mro__:
             self._resolve(klass.__module__.split(".")[0])
         for klass in cls.__mro__:
             if klass in self.by_class:
-                return self.by_class[klass], klass
+                return self.by_class[klass].name, klass
         return None
 
     def _resolve(self, top: str) -> None:
         if top not in self.pending or top not in sys.modules:
             return
-        for dotted, name in self.pending.pop(top):
+        for dotted, claim in self.pending.pop(top).items():
             resolved = _import_dotted(dotted)
             if resolved is not None:
-                self.by_class.setdefault(resolved, name)
+                self._claim(resolved, claim)
 
 
 def _import_dotted(dotted: str) -> type | None:
@@ -143,16 +226,44 @@ def _import_dotted(dotted: str) -> type | None:
     return None
 
 
+def _instantiate(obj: object, spec: str) -> Serializer:
+    if isinstance(obj, type) and issubclass(obj, Serializer):
+        return obj()
+    if isinstance(obj, Serializer):
+        return obj
+    raise TypeError(f"{spec} is not a payloadkit.Serializer subclass or instance")
+
+
+def _types_of(serializer: Serializer, types: Iterable[type | str] | None) -> tuple[type | str, ...]:
+    declared: object = serializer.types if types is None else types
+    if isinstance(declared, str | type) or not isinstance(declared, Iterable):
+        raise ConfigurationError(
+            f"The types of serializer {serializer.name!r} must be a tuple of classes or "
+            f"dotted names, not {declared!r}."
+        )
+    return tuple(_TypeTable.check(key) for key in declared)
+
+
 class Registry:
     """The process-wide set of serializers and the type tables used to choose one."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._entries: dict[str, _Entry] = {}
-        self._defaults = _TypeTable()
-        self._user = _TypeTable()
-        self._cache: dict[type, tuple[str, str] | None] = {}
-        self._loaded = False
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every serializer; discovery runs again on the next dispatch or listing.
+
+        For tests, and for a process that installed a plugin or changed the plugin
+        environment variables since. Store plugins are looked up afresh too.
+        """
+        forget_entry_points()
+        with self._lock:
+            self._entries: dict[str, _Entry] = {}
+            self._defaults = _TypeTable()
+            self._user = _TypeTable()
+            self._cache: dict[type, tuple[str, str] | None] = {}
+            self._loaded = False
 
     # -- registration -------------------------------------------------------------
     def register(
@@ -165,105 +276,151 @@ class Registry:
         clobber: bool = False,
     ) -> Serializer:
         """Add a serializer; it becomes the default for ``types`` (or its own ``types``)."""
-        instance = serializer() if isinstance(serializer, type) else serializer
+        instance = (
+            _instantiate(serializer, repr(serializer))
+            if isinstance(serializer, type)
+            else serializer
+        )
         if not isinstance(instance, Serializer) or not instance.name:
             raise ConfigurationError(f"{serializer!r} is not a named payloadkit.Serializer.")
         with self._lock:
             self._ensure_loaded()
-            return self._add(instance, types, origin, distribution, clobber)
+            old = self._entries.get(instance.name)
+            if old is not None and old.status == "ok" and not clobber:
+                raise ConfigurationError(
+                    f"A serializer named {instance.name!r} is already registered "
+                    f"(the {old.describe()}); choose another name or pass clobber=True to replace it."
+                )
+            self._add(instance, _types_of(instance, types), origin, distribution)
+            return instance
 
     def _add(
         self,
         instance: Serializer,
-        types: Iterable[type | str] | None,
+        types: tuple[type | str, ...],
         origin: str,
         distribution: str | None,
-        clobber: bool,
-    ) -> Serializer:
-        old = self._entries.get(instance.name)
-        if old is not None and old.status == "ok" and not clobber:
-            raise ConfigurationError(
-                f"A serializer named {instance.name!r} is already registered ({old.origin}); "
-                "choose another name or pass clobber=True to replace it."
-            )
-        for key in instance.types if types is None else tuple(types):
-            self._defaults.add(key, instance.name)
+    ) -> list[str]:
+        """Record ``instance`` and its type claims; returns notes on claims it lost."""
         self._entries[instance.name] = _Entry(instance.name, origin, distribution, instance)
+        notes = []
+        for key in types:
+            keeper = self._defaults.add(key, instance.name, _RANKS[origin])
+            if keeper is not None:
+                notes.append(
+                    f"payloadkit serializers {keeper!r} and {instance.name!r} "
+                    f"({distribution or origin}) both claim {_key_name(key)}; {keeper!r} "
+                    f"keeps it. Choose with pk.configure(serializers={{{_key_name(key)!r}: ...}})."
+                )
         self._cache.clear()
-        return instance
+        return notes
 
     def _ensure_loaded(self) -> None:
         if self._loaded:
             return
         self._loaded = True
+        notes: list[str] = []
         for name, spec in BUILTIN_SERIALIZERS.items():
-            self._load_entry_point(name, spec, "payloadkit", "builtin")
-        if os.environ.get("PAYLOADKIT_PLUGIN_AUTOLOAD", "1").strip().lower() in (
-            "0",
-            "false",
-            "no",
-        ):
-            return
-        blocked = {
-            n.strip()
-            for n in os.environ.get("PAYLOADKIT_DISABLE_PLUGINS", "").split(",")
-            if n.strip()
-        }
-        for ep in _entry_points():
-            dist = ep.dist.name if ep.dist is not None else None
+            self._load(name, spec, "payloadkit", "builtin", notes)
+        if autoload_enabled():
+            self._discover(notes)
+        # Warn only once the registry is complete: a warning turned into an error
+        # (python -W error) must not leave the other plugins unloaded.
+        for note in notes:
+            warnings.warn(note, PluginWarning, stacklevel=4)
+
+    def _discover(self, notes: list[str]) -> None:
+        found, error = entry_points(GROUP)
+        if error is not None:
+            notes.append(f"payloadkit {error}")
+        blocked = blocked_plugins()
+        for ep in found:
+            dist = distribution_of(ep)
             if dist == "payloadkit":
                 continue
-            if ep.name in blocked or (dist is not None and dist in blocked):
-                self._entries.setdefault(
-                    ep.name, _Entry(ep.name, "plugin", dist, status="disabled")
-                )
+            if is_blocked(ep, blocked):
+                if ep.name not in self._entries:
+                    self._entries[ep.name] = _Entry(
+                        ep.name,
+                        "plugin",
+                        dist,
+                        status="disabled",
+                        error=f"blocked by {DISABLE_VARIABLE}",
+                    )
                 continue
-            self._load_entry_point(ep.name, ep.value, dist, "plugin")
+            self._load(ep.name, ep.value, dist, "plugin", notes)
 
-    def _load_entry_point(self, name: str, spec: str, dist: str | None, origin: str) -> None:
+    def _load(self, name: str, spec: str, dist: str | None, origin: str, notes: list[str]) -> None:
+        """Load one entry point; any failure is recorded and noted, never raised."""
         try:
-            obj = importlib.metadata.EntryPoint(name, spec, GROUP).load()
-            instance = obj() if isinstance(obj, type) else obj
-            if not isinstance(instance, Serializer):
-                raise TypeError(f"{spec} is not a payloadkit.Serializer subclass or instance")
+            taken = self._entries.get(name)
+            if taken is not None and taken.status == "ok":
+                raise ValueError(f"the name {name!r} is already taken by the {taken.describe()}")
+            instance = _instantiate(importlib.metadata.EntryPoint(name, spec, GROUP).load(), spec)
             if instance.name != name:
                 raise ValueError(
-                    f"entry point {name!r} names a serializer called {instance.name!r}"
+                    f"the entry point {name!r} names a serializer called {instance.name!r}; "
+                    "they must be the same"
                 )
-            self._add(instance, None, origin, dist, clobber=False)
+            types = _types_of(instance, None)
         except Exception as exc:  # a broken plugin must never break payloadkit
             text = f"{type(exc).__name__}: {exc}"
-            if name not in self._entries:
-                self._entries[name] = _Entry(name, origin, dist, status="error", error=text)
-            else:
-                self._entries[f"{name} ({dist})"] = _Entry(
-                    name, origin, dist, status="error", error=text
-                )
-            warnings.warn(
+            self._record_failure(name, origin, dist, text)
+            notes.append(
                 f"payloadkit serializer plugin {name!r} from {dist or 'an unknown distribution'} "
-                f"was not loaded: {text}",
-                PluginWarning,
-                stacklevel=4,
+                f"was not loaded: {text}. Fix or uninstall that distribution, or block the "
+                f"plugin with {DISABLE_VARIABLE}={name}."
             )
+            return
+        notes.extend(self._add(instance, types, origin, dist))
+
+    def _record_failure(self, name: str, origin: str, dist: str | None, text: str) -> None:
+        # A failed plugin whose name is taken is listed beside the serializer that has it.
+        key = name
+        if key in self._entries and self._entries[key].status == "ok":
+            key = f"{name} ({dist})"
+            if key in self._entries:
+                key = f"{key} #{len(self._entries)}"
+        self._entries[key] = _Entry(name, origin, dist, status="error", error=text)
 
     # -- lookups ------------------------------------------------------------------
     def get(self, name: str) -> Serializer:
-        """The serializer registered as ``name``."""
+        """The serializer registered as ``name``; UnknownSerializerError says what to do."""
         with self._lock:
             self._ensure_loaded()
             entry = self._entries.get(name)
             if entry is not None and entry.serializer is not None and entry.status == "ok":
                 return entry.serializer
-            available = sorted(n for n, e in self._entries.items() if e.status == "ok")
-            detail = (
-                f" (the plugin is {entry.status}: {entry.error or 'blocked by PAYLOADKIT_DISABLE_PLUGINS'})"
-                if entry
-                else ""
+            message = self.missing(name)
+        raise UnknownSerializerError(message)
+
+    def missing(self, name: str, distribution: str | None = None) -> str:
+        """Why ``name`` is not available here and what to do, given the distribution
+        recorded for it (in a manifest) if known."""
+        with self._lock:
+            self._ensure_loaded()
+            entry = self._entries.get(name)
+            available = ", ".join(sorted(n for n, e in self._entries.items() if e.status == "ok"))
+        if entry is not None and entry.status == "disabled":
+            return (
+                f"The {entry.describe()} is installed but blocked by {DISABLE_VARIABLE}; "
+                "remove it from that variable to use it."
             )
-        raise UnknownSerializerError(
-            f"No serializer named {name!r}{detail}. Available: {', '.join(available)}. "
-            "Plugins may provide more: install the distribution that provides it."
+        if entry is not None and entry.status == "error":
+            return (
+                f"The {entry.describe()} is installed but failed to load ({entry.error}); "
+                f"fix or reinstall {entry.distribution or 'it'}."
+            )
+        dist = distribution if distribution and _PROJECT_NAME_RE.match(distribution) else None
+        where = (
+            f"It is provided by the distribution {dist!r}: install or upgrade it "
+            f"(pip install --upgrade {dist})."
+            if dist
+            else "Check the name. Plugins may provide more serializers: install the one providing it."
         )
+        if not autoload_enabled():
+            where += " Plugin discovery is off (PAYLOADKIT_PLUGIN_AUTOLOAD=0)."
+        return f"No serializer named {name!r} is registered (available: {available}). {where}"
 
     def distribution_of(self, name: str) -> str | None:
         """The distribution that provides the serializer ``name`` (None for user ones)."""
@@ -285,7 +442,7 @@ class Registry:
                 raise ConfigurationError(
                     f"configure(serializers=...) maps types to names; got {name!r}."
                 )
-            table.add(key, name)
+            table.add(_TypeTable.check(key), name, _RANKS["user"])
         with self._lock:
             self._user = table
             self._cache.clear()
@@ -306,7 +463,9 @@ class Registry:
             else:
                 hit = self._defaults.lookup(cls)
                 if hit:
-                    found = (hit[0], f"registered for {qualified_name(hit[1])}")
+                    entry = self._entries.get(hit[0])
+                    source = f" ({entry.source()})" if entry is not None else ""
+                    found = (hit[0], f"registered for {qualified_name(hit[1])}{source}")
             self._cache[cls] = found
             return found
 
@@ -314,14 +473,8 @@ class Registry:
         return iter([info.name for info in self.infos() if info.status == "ok"])
 
 
-def _entry_points() -> list[importlib.metadata.EntryPoint]:
-    try:
-        return list(importlib.metadata.entry_points(group=GROUP))
-    except Exception as exc:  # broken metadata on sys.path must not break payloadkit
-        warnings.warn(
-            f"payloadkit could not read plugin entry points: {exc}", PluginWarning, stacklevel=4
-        )
-        return []
+def _key_name(key: type | str) -> str:
+    return key if isinstance(key, str) else qualified_name(key)
 
 
 registry = Registry()

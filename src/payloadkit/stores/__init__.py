@@ -2,20 +2,42 @@
 
 A plain path (or ``file://``) is a local directory; ``memory://`` is this process's
 memory; any other fsspec protocol (``s3://``, ``gs://``, ``sftp://``, ...) goes through
-fsspec with the given storage options. A distribution can provide a store for a scheme
-through the ``payloadkit.stores`` entry-point group (a callable taking the URL and the
-storage options and returning a :class:`Store`), which then takes precedence.
+fsspec with the given storage options.
+
+Store plugins: a distribution provides a store for a URL scheme that fsspec does not
+cover, or replaces the fsspec-backed one for a scheme, with an entry point in the group
+``payloadkit.stores`` named after the scheme::
+
+    [project.entry-points."payloadkit.stores"]
+    lakefs = "payloadkit_lakefs:LakeFSStore"
+
+The entry point is a callable (a :class:`Store` subclass or a function) called as
+``factory(url, **storage_options)`` that returns a :class:`Store`; it is loaded when a
+store of that scheme is first opened. Local directories are always :class:`LocalStore`.
+A plugin that fails to load is reported with a :class:`payloadkit.PluginWarning` and
+fsspec's implementation is used; errors the plugin raises while opening become
+:class:`StoreError` (without the storage options' values). The plugin environment
+variables (``PAYLOADKIT_DISABLE_PLUGINS``, ``PAYLOADKIT_PLUGIN_AUTOLOAD``) apply.
+A store plugin's tests subclass :class:`payloadkit.testing.StoreTests`.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import warnings
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
+from payloadkit._plugins import (
+    PluginWarning,
+    autoload_enabled,
+    blocked_plugins,
+    distribution_of,
+    entry_points,
+    is_blocked,
+)
 from payloadkit._urls import is_local, normalize_url, protocol_of
-from payloadkit.errors import ConfigurationError, StoreError
+from payloadkit.errors import ConfigurationError, PayloadkitError, StoreError
 from payloadkit.stores._base import Store
 from payloadkit.stores._fsspec import FsspecStore
 from payloadkit.stores._local import LocalStore
@@ -37,26 +59,26 @@ def open_store(url: str | os.PathLike[str], **storage_options: Any) -> Store:
     """
     normalized = normalize_url(url)
     trusted = storage_options.pop("trusted_serializers", None)
-    kwargs: dict[str, Any] = {
-        "trusted_serializers": frozenset(trusted) if trusted is not None else None
-    }
+    policy = frozenset(trusted) if trusted is not None else None
     protocol = protocol_of(normalized)
-    plugin = _store_plugin(protocol) if protocol else None
+    plugin, failure = _store_plugin(protocol) if protocol else (None, None)
     if plugin is not None:
-        store = plugin(normalized, **storage_options)
-        if not isinstance(store, Store):
-            raise ConfigurationError(
-                f"The store plugin for {protocol}:// did not return a payloadkit Store."
-            )
-        store.trusted_serializers = kwargs["trusted_serializers"]
+        store = _open_with_plugin(plugin, normalized, storage_options)
+        store.trusted_serializers = policy
         return store
     if is_local(normalized):
         if storage_options:
             raise ConfigurationError(
                 f"A local directory store takes no storage options (got {', '.join(sorted(storage_options))})."
             )
-        return LocalStore(normalized, **kwargs)
-    return FsspecStore(*_filesystem(normalized, storage_options), normalized, **kwargs)
+        return LocalStore(normalized, trusted_serializers=policy)
+    try:
+        fs, root = _filesystem(normalized, storage_options)
+    except ConfigurationError as exc:
+        if failure is None:
+            raise
+        raise ConfigurationError(f"{exc} The store plugin for {protocol}:// {failure}.") from None
+    return FsspecStore(fs, root, normalized, trusted_serializers=policy)
 
 
 def _filesystem(url: str, options: dict[str, Any]) -> tuple[Any, str]:
@@ -79,23 +101,75 @@ def _filesystem(url: str, options: dict[str, Any]) -> tuple[Any, str]:
     return fs, root
 
 
-def _store_plugin(protocol: str) -> Any:
-    if os.environ.get("PAYLOADKIT_PLUGIN_AUTOLOAD", "1").strip().lower() in ("0", "false", "no"):
-        return None
-    blocked = {
-        n.strip() for n in os.environ.get("PAYLOADKIT_DISABLE_PLUGINS", "").split(",") if n.strip()
-    }
-    for ep in importlib.metadata.entry_points(group=STORE_GROUP):
-        dist = ep.dist.name if ep.dist is not None else None
-        if ep.name != protocol or ep.name in blocked or dist in blocked:
-            continue
+class _StorePlugin(NamedTuple):
+    name: str
+    distribution: str | None
+    factory: Callable[..., Any]
+
+
+def _store_plugin(protocol: str) -> tuple[_StorePlugin | None, str | None]:
+    """The store plugin for ``protocol`` (loaded now), or None and why a declared one failed."""
+    if not autoload_enabled():
+        return None, None
+    found, error = entry_points(STORE_GROUP)
+    if error is not None:
+        warnings.warn(f"payloadkit {error}", PluginWarning, stacklevel=3)
+    blocked = blocked_plugins()
+    candidates = [ep for ep in found if ep.name.lower() == protocol and not is_blocked(ep, blocked)]
+    if len(candidates) > 1:
+        names = ", ".join(str(distribution_of(ep)) for ep in candidates)
+        warnings.warn(
+            f"Several distributions provide a payloadkit store for {protocol}://: {names}. "
+            f"Using {distribution_of(candidates[0])}; block the others with "
+            "PAYLOADKIT_DISABLE_PLUGINS.",
+            PluginWarning,
+            stacklevel=3,
+        )
+    for ep in candidates[:1]:
+        dist = distribution_of(ep)
         try:
-            return ep.load()
+            factory = ep.load()
+            if not callable(factory):
+                raise TypeError(f"{ep.value} is not callable")
         except Exception as exc:  # a broken plugin must never break other stores
+            failure = f"from {dist} was not loaded: {type(exc).__name__}: {exc}"
             warnings.warn(
-                f"payloadkit store plugin {ep.name!r} from {dist} was not loaded: {exc}; "
-                "using fsspec's implementation",
-                UserWarning,
+                f"payloadkit store plugin {ep.name!r} {failure}; using fsspec's implementation. "
+                f"Fix or uninstall {dist}, or block it with PAYLOADKIT_DISABLE_PLUGINS={ep.name}.",
+                PluginWarning,
                 stacklevel=3,
             )
-    return None
+            return None, failure
+        return _StorePlugin(ep.name, dist, factory), None
+    return None, None
+
+
+def _open_with_plugin(plugin: _StorePlugin, url: str, options: dict[str, Any]) -> Store:
+    """Call a store plugin; its failures become payloadkit errors without the options' values."""
+    where = f"The store plugin {plugin.name!r} from {plugin.distribution}"
+    try:
+        store = plugin.factory(url, **options)
+    except PayloadkitError:
+        raise
+    except Exception as exc:
+        reason = _redact(f"{type(exc).__name__}: {exc}", options)
+        raise StoreError(
+            f"{where} could not open {url}: {reason}. Check the URL and storage options, "
+            "or the plugin's documentation.",
+            store=url,
+        ) from None
+    if not isinstance(store, Store):
+        raise ConfigurationError(
+            f"{where} returned {type(store).__name__} for {url}, not a payloadkit Store; "
+            "report this to the plugin's authors."
+        )
+    return store
+
+
+def _redact(text: str, options: dict[str, Any]) -> str:
+    """``text`` without the values of storage options (they may be credentials)."""
+    for value in options.values():
+        if isinstance(value, str | bytes) and len(value) >= 4:
+            shown = value.decode(errors="replace") if isinstance(value, bytes) else value
+            text = text.replace(shown, "***")
+    return text

@@ -358,12 +358,11 @@ class Store(ABC):
         meta = manifest.ref
         try:
             return registry.get(meta.serializer)
-        except UnknownSerializerError as exc:
-            dist = manifest.distribution
-            install = f"Install the {dist!r} distribution to load it. " if dist else ""
+        except UnknownSerializerError:
+            why = registry.missing(meta.serializer, manifest.distribution)
             raise UnknownSerializerError(
                 f"{meta.digest} ({meta.type}) in {self.url} was written by serializer "
-                f"{meta.serializer!r}, which is not available here. {install}{exc}",
+                f"{meta.serializer!r}, which is not available here. {why}",
                 digest=meta.digest,
                 type_name=meta.type,
                 store=self.url,
