@@ -123,7 +123,9 @@ def write_markdown(results: list[Result], meta: dict[str, Any], path: str, chart
         "an order of magnitude slower on first touch. Peak memory is the extra resident",
         "memory of one operation in a fresh process (kernel high-water mark, reset after",
         "setup), mapped file pages included. Every read through a store verifies the",
-        "digest before decoding.",
+        "digest before decoding, hashing with blake3 on every core (the GIL released):",
+        "when other processes hold the cores, payloadkit's large-object figures degrade",
+        "more than the single-threaded by-hand ones, so compare runs at similar load.",
         "",
         f"Machine: {meta['machine']}; Python {meta['python']}; {meta['versions']}; "
         f"load average {meta['load_before']} before, {meta['load_after']} after; "

@@ -19,7 +19,7 @@ Why the timings look the way they do (see ``harness.py`` for details):
   mark of resident memory (``VmHWM``) is reset after the data is built, and the extra
   resident memory of one operation is reported, including mapped file pages.
 
-The default run takes about five minutes on 2 cores; ``--quick`` is a smoke run on
+The default run takes one to three minutes on 2 cores; ``--quick`` is a smoke run on
 small sizes that still produces every case.
 """
 
