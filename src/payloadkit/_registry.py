@@ -450,9 +450,11 @@ class Registry:
     def user_choices(self) -> dict[type | str, str]:
         """The per-type choices in force, as given to :meth:`set_user_choices` (for workers)."""
         with self._lock:
-            choices: dict[type | str, str] = dict(self._user.by_class.items())
+            choices: dict[type | str, str] = {
+                cls: claim.name for cls, claim in self._user.by_class.items()
+            }
             for entries in self._user.pending.values():
-                choices.update(entries)
+                choices.update({dotted: claim.name for dotted, claim in entries.items()})
             return choices
 
     def default_for(self, cls: type) -> tuple[str, str] | None:

@@ -63,6 +63,10 @@ class Keyring:
             "process the key through PAYLOADKIT_SECRET or configure(secret=...)."
         )
 
+    def export_keys(self) -> list[bytes]:
+        """The keys, signing key first: only for handing them to a worker over a private channel."""
+        return [self._keys[k] for k in self.key_ids]
+
     @property
     def key_ids(self) -> list[str]:
         """Ids of the accepted keys, the signing key first."""

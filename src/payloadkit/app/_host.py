@@ -18,6 +18,7 @@ import cloudpickle
 
 from payloadkit._config import configure, settings, store_for_url
 from payloadkit._registry import registry
+from payloadkit._signing import Keyring
 from payloadkit.app._state import EncodedArgs, apply_state, decode_args, state_of
 from payloadkit.app._work import Work
 from payloadkit.errors import WorkError
@@ -107,7 +108,8 @@ def settings_for(store: Store, storage_options: dict[str, Any] | None = None) ->
     chosen = {
         "storage": store.url,
         "storage_options": dict(options),
-        "keyring": current.keyring,
+        # The keys travel as bytes over the worker's private socket; a Keyring never pickles.
+        "keys": current.keyring.export_keys() if current.keyring is not None else None,
         "trusted_serializers": current.trusted_serializers,
         "durable": current.durable,
         "serializers": registry.user_choices(),
@@ -129,6 +131,6 @@ def apply_settings(blob: dict[str, Any]) -> Store:
         serializers=chosen["serializers"],
     )
     current = settings()
-    current.keyring = chosen["keyring"]
+    current.keyring = Keyring(chosen["keys"]) if chosen["keys"] else None
     current.trusted_serializers = chosen["trusted_serializers"]
     return store_for_url(chosen["storage"])
