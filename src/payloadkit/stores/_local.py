@@ -17,6 +17,7 @@ __all__ = ["LocalStore"]
 
 #: Objects at least this large are read as copy-on-write memory mappings.
 MMAP_FROM = 1 << 20
+_PUBLISH_ATTEMPTS = 5
 _MAX_WRITE = 1 << 30
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
@@ -43,7 +44,7 @@ class LocalStore(Store):
 
     def _ensure_dir(self, directory: str) -> None:
         if directory not in self._dirs:
-            os.makedirs(directory, exist_ok=True)
+            _makedirs(directory)
             self._dirs.add(directory)
 
     def _spool_dir(self) -> str:
@@ -56,14 +57,18 @@ class LocalStore(Store):
 
     def _publish(self, tmp: str, key: str) -> None:
         final = self._path(key)
-        self._ensure_dir(os.path.dirname(final))
-        try:
-            os.replace(tmp, final)
-        except FileNotFoundError:
-            # Another process removed a directory (gc); make it again and retry once.
-            self._dirs.discard(os.path.dirname(final))
-            self._ensure_dir(os.path.dirname(final))
-            os.replace(tmp, final)
+        directory = os.path.dirname(final)
+        self._ensure_dir(directory)
+        for attempt in range(_PUBLISH_ATTEMPTS):
+            try:
+                os.replace(tmp, final)
+                break
+            except FileNotFoundError:
+                # gc removed an emptied directory meanwhile; make it again and retry.
+                if attempt == _PUBLISH_ATTEMPTS - 1 or not os.path.exists(tmp):
+                    raise
+                self._dirs.discard(directory)
+                self._ensure_dir(directory)
         if settings().durable:
             _fsync_dir(os.path.dirname(final))
 
@@ -150,6 +155,18 @@ def _write_all(fd: int, frame: memoryview, callback: Callback | None) -> None:
         written += n
         if callback is not None:
             callback.relative_update(n)
+
+
+def _makedirs(directory: str) -> None:
+    """makedirs that tolerates another process removing the same directories meanwhile."""
+    for attempt in range(_PUBLISH_ATTEMPTS):
+        try:
+            os.makedirs(directory, exist_ok=True)
+            return
+        except FileExistsError:
+            # makedirs saw the directory, then gc removed it before the check: try again.
+            if attempt == _PUBLISH_ATTEMPTS - 1:
+                raise
 
 
 def _fsync_dir(directory: str) -> None:
