@@ -14,7 +14,6 @@ the default is ``payloadkit`` under the user's cache directory, ``~/.cache`` on 
 from __future__ import annotations
 
 import contextlib
-import mmap
 import os
 import re
 import sys
@@ -23,12 +22,12 @@ from dataclasses import dataclass
 
 from payloadkit._digest import hash_buffers, parse_digest
 from payloadkit.errors import ConfigurationError
+from payloadkit.stores._local import read_file
 
 __all__ = ["DEFAULT_CACHE_SIZE", "PayloadCache", "cache_from_environment"]
 
 DEFAULT_CACHE_SIZE = 10 * 1024**3
 #: Entries at least this large are read as copy-on-write memory mappings.
-MMAP_FROM = 1 << 20
 _OFF = frozenset({"0", "off", "false", "no", "none"})
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 _SIZE_RE = re.compile(r"\A\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*\Z", re.IGNORECASE)
@@ -155,17 +154,5 @@ class PayloadCache:
 
 
 def _read(path: str, size: int) -> memoryview:
-    """The file's bytes: a private copy-on-write mapping when large, else read into memory."""
-    with open(path, "rb", buffering=0) as f:
-        actual = os.fstat(f.fileno()).st_size
-        if actual != size or size < MMAP_FROM:
-            buffer = bytearray(actual)
-            view = memoryview(buffer)
-            filled = 0
-            while filled < actual:
-                n = f.readinto(view[filled:])
-                if not n:
-                    break
-                filled += n
-            return view[:filled]
-        return memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY))
+    """The file's bytes, as a local store reads them (copy-on-write mapping when large)."""
+    return read_file(path, size)

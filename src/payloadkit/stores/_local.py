@@ -111,26 +111,11 @@ class LocalStore(Store):
             return f.read()
 
     def _read_object(self, key: str, size: int, callback: Callback | None) -> memoryview:
-        with open(self._path(key), "rb", buffering=0) as f:
-            actual = os.fstat(f.fileno()).st_size
-            if actual != size:
-                # The wrong length: the digest check refuses it, so read nothing.
-                return memoryview(b"" if size else b"\0")
-            if size < MMAP_FROM:
-                buffer = bytearray(actual)
-                view = memoryview(buffer)
-                filled = 0
-                while filled < actual:
-                    n = f.readinto(view[filled:])
-                    if not n:
-                        break
-                    filled += n
-                return view[:filled]
-            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+        view = read_file(self._path(key), size)
         if callback is not None:
             callback.set_size(size)
-            callback.relative_update(size)
-        return memoryview(mapped)
+            callback.relative_update(view.nbytes)
+        return view
 
     def _exists(self, key: str) -> bool:
         return os.path.exists(self._path(key))
@@ -155,6 +140,27 @@ def _write_all(fd: int, frame: memoryview, callback: Callback | None) -> None:
         written += n
         if callback is not None:
             callback.relative_update(n)
+
+
+def read_file(path: str, size: int) -> memoryview:
+    """A local file's bytes: a private copy-on-write mapping when large, else a bytearray.
+
+    A file whose length is not ``size`` is not read: the empty (or one-byte) view returned
+    fails the digest check, so nothing is allocated from a declared size.
+    """
+    with open(path, "rb", buffering=0) as f:
+        if os.fstat(f.fileno()).st_size != size:
+            return memoryview(b"" if size else b"\0")
+        if size >= MMAP_FROM:
+            return memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY))
+        view = memoryview(bytearray(size))
+        filled = 0
+        while filled < size:
+            n = f.readinto(view[filled:])
+            if not n:
+                break
+            filled += n
+        return view[:filled]
 
 
 def _makedirs(directory: str) -> None:
