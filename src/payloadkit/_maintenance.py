@@ -139,20 +139,11 @@ class GcReport:
 
 
 def read_verified(store: Store, manifest: Manifest, callback: Any = None) -> memoryview:
-    """A payload's stored bytes, checked against their digest (nothing is decoded)."""
-    meta = manifest.ref
-    try:
-        data = store._read_object(manifest.object_key, meta.size, callback)
-    except FileNotFoundError:
-        raise PayloadNotFoundError(
-            f"The manifest of {meta.digest} ({meta.type}) is in {store.url} but its bytes are "
-            "missing. Run `payloadkit verify` and save the payload again.",
-            digest=meta.digest,
-            type_name=meta.type,
-            store=store.url,
-        ) from None
-    store._verify(data, manifest)
-    return data
+    """A payload's stored bytes, checked against their digest (nothing is decoded).
+
+    Reads the store itself, never the local cache, so that verification sees what is stored.
+    """
+    return store._fetch_uncached(manifest, callback)
 
 
 def resolve_digest(store: Store, text: str) -> str:

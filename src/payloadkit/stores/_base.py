@@ -218,6 +218,10 @@ class Store(ABC):
 
     def _fetch(self, manifest: Manifest, callback: Callback | None) -> memoryview:
         """The verified bytes of a payload (a backend may serve them from a local cache)."""
+        return self._fetch_uncached(manifest, callback)
+
+    def _fetch_uncached(self, manifest: Manifest, callback: Callback | None) -> memoryview:
+        """The verified bytes of a payload, read from the store itself (never a cache)."""
         meta = manifest.ref
         try:
             data = self._read_object(manifest.object_key, meta.size, callback)
