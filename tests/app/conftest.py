@@ -1,4 +1,12 @@
-"""Fixtures of the app tests: a store shared by processes, and every executor."""
+"""Fixtures of the app tests: a store shared by processes (local or S3), and every executor.
+
+The ``store`` fixture is a local directory; a test parametrized with
+``pytest.mark.parametrize("store", ["local", "s3"], indirect=True)`` (the S3 case marked
+``s3``) runs on the S3 test server too.
+The S3 store's options (endpoint, key, secret) reach worker processes and Dask workers
+only through payloadkit's configuration; after each S3 test every object under the
+store's prefix (payloads, manifests, run records) is scanned for the secret.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,7 @@ from typing import Any
 import pytest
 
 import payloadkit as pk
+from payloadkit._config import store_for_url
 
 #: The executors every flow test runs on; Dask through a LocalCluster on loopback.
 EXECUTORS = ["inline", "process", pytest.param("dask", marks=pytest.mark.dask)]
@@ -31,9 +40,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="module")
-def dask_client() -> Iterator[Any]:
-    """One LocalCluster with two worker processes on 127.0.0.1, shared by a test module."""
+def dask_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One LocalCluster with two worker processes on 127.0.0.1, shared by a test module.
+
+    Its workers keep remote payloads in a cache directory of the test session's own.
+    """
     distributed = pytest.importorskip("distributed")
+    cache = str(tmp_path_factory.mktemp("dask-payload-cache"))
     with (
         distributed.LocalCluster(
             n_workers=2,
@@ -41,6 +54,7 @@ def dask_client() -> Iterator[Any]:
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            env={"PAYLOADKIT_CACHE": cache},
         ) as cluster,
         distributed.Client(cluster, set_as_default=False) as client,
     ):
@@ -56,6 +70,28 @@ def executor(request: pytest.FixtureRequest) -> Any:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> pk.Store:
-    """A local directory store every process can reach."""
-    return pk.open_store(tmp_path / "store")
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[pk.Store]:
+    """A store every process can reach: a local directory, or (param ``"s3"``) an S3 prefix."""
+    if getattr(request, "param", "local") == "local":
+        yield pk.open_store(tmp_path / "store")
+        return
+    server = request.getfixturevalue("s3_server")
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setenv("PAYLOADKIT_CACHE", str(tmp_path / "payload-cache"))
+    url = server.url()
+    # Configured, not carried by the store object: this is how workers learn the options.
+    pk.configure(storage=url, storage_options=server.options())
+    yield store_for_url(url)
+    leaks = [key for key, body in _stored(server, url) if server.secret.encode() in body]
+    assert leaks == [], f"the secret was written to {leaks}"
+
+
+def _stored(server: Any, url: str) -> Iterator[tuple[str, bytes]]:
+    """Every object under the store's prefix, read behind payloadkit's back."""
+    client = server.client()
+    prefix = url.split("/", 3)[3] + "/"
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=server.bucket, Prefix=prefix)
+    for page in pages:
+        for item in page.get("Contents", []):
+            body = client.get_object(Bucket=server.bucket, Key=item["Key"])["Body"].read()
+            yield item["Key"], body

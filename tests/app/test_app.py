@@ -39,6 +39,71 @@ class One(pk.Flow):
         self.work.run(*self.args)
 
 
+class Produce(pk.Work):
+    def __init__(self) -> None:
+        super().__init__()
+        self.numbers: pk.Payload | None = None
+
+    def run(self) -> None:
+        self.numbers = pk.Payload(list(range(100)))
+
+
+class Consume(pk.Work):
+    def __init__(self) -> None:
+        super().__init__()
+        self.total: int | None = None
+
+    def run(self, numbers: pk.Payload) -> None:
+        self.total = sum(numbers.value)
+
+
+class HandOver(pk.Flow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.produce = Produce()
+        self.consume = Consume()
+
+    def run(self) -> None:
+        self.produce.run()
+        self.consume.run(self.produce.numbers)
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("given", ["store-object", "app-options", "configured"])
+@pytest.mark.parametrize("kind", ["process", pytest.param("dask", marks=pytest.mark.dask)])
+def test_s3_options_reach_workers(
+    given: str,
+    kind: str,
+    s3_server: Any,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    """S3 options given to open_store, to the App or to configure reach the workers; no secret is recorded."""
+    monkeypatch.setenv("PAYLOADKIT_CACHE", str(tmp_path / "cache"))
+    url, options = s3_server.url(), s3_server.options()
+    storage: Any = url
+    app_options: dict[str, Any] | None = None
+    if given == "store-object":
+        storage = pk.open_store(url, **options)
+    elif given == "app-options":
+        app_options = options
+    else:
+        pk.configure(storage=url, storage_options=options)
+    executor = request.getfixturevalue("dask_client") if kind == "dask" else kind
+    app = pk.App(HandOver(), storage=storage, executor=executor, storage_options=app_options)
+    record = app.run()
+    root: Any = app.root
+    assert root.consume.total == sum(range(100))
+    assert root.produce.numbers.ref.store == url
+    assert s3_server.secret not in repr(record)
+    pk.configure(reset=True)  # read back with this process's own options only
+    reader = pk.open_store(url, **options)
+    raw = reader._read_small(f"records/runs/{record['run_id']}.json")
+    assert s3_server.secret.encode() not in raw
+    assert reader.get(root.produce.numbers.ref) == list(range(100))
+
+
 def test_memory_store_refused_with_process_executor() -> None:
     """A memory store cannot serve worker processes: a ConfigurationError says so."""
     app = pk.App(One(Talk(), "x"), storage="memory://not-shared", executor="process")

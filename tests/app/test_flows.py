@@ -17,6 +17,11 @@ from payloadkit.errors import WorkError
 # Workers cannot import this test module by name: its classes travel by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
+#: The hand-over tests run on a local store and on the S3 test server.
+ON_S3_TOO = pytest.mark.parametrize(
+    "store", ["local", pytest.param("s3", marks=pytest.mark.s3)], indirect=True
+)
+
 
 class Source(pk.Work):
     def __init__(self) -> None:
@@ -53,6 +58,7 @@ class Hand(pk.Flow):
         self.dst.run(rows=self.src.rows)
 
 
+@ON_S3_TOO
 def test_payload_reaches_another_work(executor: Any, store: pk.Store) -> None:
     """A payload set by one Work arrives in another as a copy; the Flow never loads it."""
     app = pk.App(Hand(), storage=store, executor=executor)
@@ -62,6 +68,7 @@ def test_payload_reaches_another_work(executor: Any, store: pk.Store) -> None:
     assert isinstance(root.src.rows, pk.Payload)
     assert not root.src.rows.is_loaded
     assert root.src.rows.value == [[0, 0], [1, 1], [2, 4], [3, 9]]
+    assert root.src.rows.ref.store == store.url
     if executor != "inline":
         assert root.dst.pid != os.getpid()
         assert root.dst.pid != root.src.pid
@@ -187,6 +194,7 @@ class Broken(pk.Flow):
         self.after = True
 
 
+@ON_S3_TOO
 def test_failing_work_is_named(executor: Any, store: pk.Store) -> None:
     """A Work's exception surfaces as WorkError naming it, chained, and the run is recorded failed."""
     app = pk.App(Broken(), storage=store, executor=executor)
@@ -240,6 +248,7 @@ def test_reading_parallel_state_waits(executor: Any, store: pk.Store) -> None:
     assert root.next.product == 42
 
 
+@ON_S3_TOO
 def test_run_record(executor: Any, store: pk.Store) -> None:
     """The run record holds every Work's final state with payload refs, and their digests."""
     app = pk.App(Hand(), storage=store, executor=executor)
@@ -264,6 +273,9 @@ def test_run_record(executor: Any, store: pk.Store) -> None:
     assert record["payloads"] == [rows.ref.digest]
     assert store.list_records("runs") == [record["run_id"]]
     assert store.get_record("runs", record["run_id"]) == record
+    written = store._read_small(f"records/runs/{record['run_id']}.json").decode()
+    options = pk.settings().options_for(store.url)  # on S3: the key and secret
+    assert [k for k in ("key", "secret") if k in options and options[k] in written] == []
 
 
 class MakesNumbers(pk.Work):
@@ -284,6 +296,7 @@ class MakeOne(pk.Flow):
         self.make.run()
 
 
+@ON_S3_TOO
 def test_workers_follow_the_flow_settings(executor: Any, store: pk.Store) -> None:
     """Serializer choices and signing keys configured for the App apply where Works run."""
     pk.configure(serializers={"builtins.list": "json"}, secret="k" * 32)

@@ -98,13 +98,16 @@ def failure(seq: int, exc: BaseException) -> Outcome:
 def settings_for(store: Store, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a worker needs to act like this process for ``store``: URL, options, keys, policy.
 
-    ``storage_options`` default to those configured for the store's URL. The settings are
-    pickled by value (serializer choices may name classes of the app's own file). They
-    hold credentials and keys: they go only through a worker's start channel or a Dask
-    task, never into a store, a log or an error message.
+    ``storage_options`` default to those the store object was opened with (an App given
+    ``pk.open_store(url, key=..., ...)``), else those configured for the store's URL. The
+    settings are pickled by value (serializer choices may name classes of the app's own
+    file). They hold credentials and keys: they go only through a worker's start channel
+    or a Dask task, never into a store, a log or an error message.
     """
     current = settings()
-    options = current.options_for(store.url) if storage_options is None else storage_options
+    options = storage_options
+    if options is None:
+        options = _opened_with(store) or current.options_for(store.url)
     chosen = {
         "storage": store.url,
         "storage_options": dict(options),
@@ -115,6 +118,12 @@ def settings_for(store: Store, storage_options: dict[str, Any] | None = None) ->
         "serializers": registry.user_choices(),
     }
     return {"sys_path": list(sys.path), "settings": cloudpickle.dumps(chosen)}
+
+
+def _opened_with(store: Store) -> dict[str, Any]:
+    """The storage options an fsspec-backed store was opened with (fsspec keeps them)."""
+    options = getattr(getattr(store, "fs", None), "storage_options", None)
+    return dict(options) if isinstance(options, dict) else {}
 
 
 def apply_settings(blob: dict[str, Any]) -> Store:
