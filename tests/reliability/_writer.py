@@ -1,6 +1,8 @@
 """Writer processes for the crash and concurrency tests (run as a script, not collected).
 
-Usage: ``python _writer.py MODE STORE ARGS...``; see each function.
+Usage: ``python _writer.py MODE STORE ARGS...``; see each function. Storage options for
+a remote store come as JSON in the environment variable ``WRITER_STORAGE_OPTIONS`` (not
+on the command line, where other users of the machine could read them).
 """
 
 from __future__ import annotations
@@ -47,9 +49,14 @@ def same(store_url: str, seed: str, go_file: str) -> None:
     print(store.put(obj, serializer="pickle").digest, flush=True)
 
 
+def _open(store_url: str) -> pk.Store:
+    options = json.loads(os.environ.get("WRITER_STORAGE_OPTIONS", "{}"))
+    return pk.open_store(store_url, **options)
+
+
 def mix(store_url: str, proc: str, count: str) -> None:
     """``count`` puts of overlapping content, each followed by reads; print JSON counts."""
-    store = pk.open_store(store_url)
+    store = _open(store_url)
     rng = random.Random(int(proc))
     seen: dict[int, str] = {}
     stats = {"puts": 0, "reads": 0, "corrupt": 0, "missing": 0}
