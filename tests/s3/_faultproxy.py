@@ -2,8 +2,9 @@
 
 Requests pass through to the upstream server unchanged, except those matching a
 :class:`Fault` rule, which are answered with a 503/500 S3 error, a connection reset, a
-body cut short, or a 403 credentials refusal, a given number of times. Every request
-seen is recorded so that tests can check what was attempted.
+body cut short, or a 403 credentials refusal, a given number of times (or, with
+:class:`EveryNth`, every n-th request, the kinds in turn). Every request seen is
+recorded so that tests can check what was attempted.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-__all__ = ["Fault", "FaultProxy", "fault_proxy"]
+__all__ = ["EveryNth", "Fault", "FaultProxy", "fault_proxy"]
 
 _ERRORS = {
     "503": (503, "Service Unavailable", "SlowDown", "Please reduce your request rate."),
@@ -50,16 +51,46 @@ class Fault:
 
 
 @dataclass
+class EveryNth:
+    """Answer every ``n``-th request (counting all requests, from ``seen``) with the next
+    fault of ``kinds``, in turn; ``injected`` lists (kind, method, target) of each."""
+
+    n: int
+    kinds: tuple[str, ...] = ("503", "500", "reset", "short")
+    seen: int = 0
+    hits: int = 0
+    kind: str = ""
+    injected: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def matches(self, method: str, target: str) -> bool:
+        """True for every ``n``-th request; picks the kind of fault it gets."""
+        self.seen += 1
+        if self.seen % self.n:
+            return False
+        self.kind = self.kinds[self.hits % len(self.kinds)]
+        self.injected.append((self.kind, method, target))
+        return True
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many faults of each kind were injected."""
+        counts: dict[str, int] = {}
+        for kind, _, _ in self.injected:
+            counts[kind] = counts.get(kind, 0) + 1
+        return counts
+
+
+@dataclass
 class FaultProxy:
     """The running proxy: point clients at ``endpoint_url``; add faults to ``faults``."""
 
     upstream: tuple[str, int]
     endpoint_url: str = ""
-    faults: list[Fault] = field(default_factory=list)
+    faults: list[Fault | EveryNth] = field(default_factory=list)
     seen: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def fault_for(self, method: str, target: str) -> Fault | None:
+    def fault_for(self, method: str, target: str) -> Fault | EveryNth | None:
         """The first fault that applies to this request (and count its use), if any."""
         with self.lock:
             self.seen.append((method, target))

@@ -59,6 +59,7 @@ DOWNLOAD_FAULTS = [
     ("500", "GET", r"/manifests/"),
     ("reset", "GET", r"/objects/"),
     ("short", "GET", r"/objects/"),
+    ("short", "GET", r"/manifests/"),
 ]
 
 
@@ -123,6 +124,24 @@ def test_put_that_keeps_failing_leaves_nothing(
         assert store.exists(ref)
     uploads = client.list_multipart_uploads(Bucket=s3_server.bucket, Prefix=prefix)
     assert not uploads.get("Uploads")
+
+
+@pytest.mark.parametrize("failing", [False, True], ids=["control", "always-short"])
+def test_manifest_that_keeps_breaking_off_is_a_store_error(
+    s3_server: S3Server, proxy: FaultProxy, failing: bool
+) -> None:
+    """A manifest whose every answer is cut short raises StoreError after a few attempts."""
+    store = _store(s3_server, proxy)
+    ref = store.put({"small": 1})
+    if not failing:
+        assert store.get(ref) == {"small": 1}
+        return
+    fault = Fault("short", "GET", r"/manifests/", times=-1)
+    proxy.faults.append(fault)
+    with pytest.raises(StoreError, match="broke off") as info:
+        store.get(ref)
+    assert ref.digest in str(info.value)
+    assert fault.hits == _s3.READ_ATTEMPTS
 
 
 def test_refused_credentials_are_a_configuration_error(

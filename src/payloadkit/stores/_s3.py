@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import io
 import mmap
 import threading
@@ -40,8 +41,8 @@ RANGE_SIZE = 64 * 1024 * 1024
 #: Objects larger than this are uploaded in parts; smaller ones in one PUT.
 MULTIPART_FROM = 2 * PART_SIZE
 _MAX_PARTS = 10_000
-#: Attempts at reading one range whose body breaks off (requests themselves are retried
-#: by botocore and s3fs).
+#: Attempts at reading one range, or one small object, whose body breaks off (requests
+#: themselves are retried by botocore and s3fs).
 READ_ATTEMPTS = 5
 _AUTH_CODES = frozenset(
     {
@@ -60,7 +61,7 @@ class _ShortBodyError(OSError):
     """A response body ended before its announced length; ``position`` is where."""
 
     def __init__(self, position: int, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__(errno.EIO, reason)
         self.position = position
 
 
@@ -166,11 +167,17 @@ class S3Store(FsspecStore):
     # -- small objects and lookups ---------------------------------------------------
     def _read_small(self, key: str) -> bytes:
         async def go() -> bytes:
-            response = await self._call("get_object", Key=self._key(key))
-            try:
-                return bytes(await response["Body"].read())
-            finally:
-                response["Body"].close()
+            for failures in range(READ_ATTEMPTS):
+                response = await self._call("get_object", Key=self._key(key))
+                try:
+                    return bytes(await response["Body"].read())
+                except Exception as exc:
+                    if not _transient(exc) or failures + 1 >= READ_ATTEMPTS:
+                        raise _ShortBodyError(0, f"the response body broke off: {exc}") from exc
+                finally:
+                    response["Body"].close()
+                await asyncio.sleep(min(0.1 * 2 ** (failures + 1), 5.0))
+            raise AssertionError("unreachable")
 
         return self._run(go)
 
