@@ -1,4 +1,5 @@
-"""Flipped bytes in stored objects are always detected on get, before any decoder runs."""
+"""Flipped bytes in stored objects are always detected: on get, before any decoder runs,
+and by :func:`verify_store` (``payloadkit verify``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 import payloadkit as pk
+from payloadkit._maintenance import verify_store
 from payloadkit._manifest import manifest_key
 from payloadkit.errors import IntegrityError
 
@@ -46,53 +48,82 @@ def _flip(data: bytearray, rng: random.Random) -> None:
 
 def _corrupt_all(
     store: pk.Store, n: int, rng: random.Random, read: Any, write: Any
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
+    """Flip a byte in each of ``n`` objects; (detected on get, reported by verify, n)."""
     refs = [store.put(obj, serializer=name) for obj, name in _payloads(n)]
+    assert verify_store(store).ok
     for ref in refs:
         key = store.info(ref).object_key
         data = bytearray(read(key))
         _flip(data, rng)
         write(key, bytes(data))
+    report = verify_store(store)
+    assert {f.kind for f in report.problems} == {"corrupt"}
+    assert report.payloads == len(refs)
+    reported = len({f.digest for f in report.problems} & {ref.digest for ref in refs})
     detected = 0
     for ref in refs:
         try:
             store.get(ref)
         except IntegrityError as exc:
             detected += exc.digest == ref.digest
-    return detected, len(refs)
+    return detected, reported, len(refs)
+
+
+def _figure(where: str, detected: int, reported: int, total: int) -> str:
+    return (
+        f"corruption ({where}): {total} objects with a flipped byte, {detected} of {total} "
+        f"detected on get, {reported} of {total} reported by verify"
+    )
 
 
 def test_byte_flips_detected_local(tmp_path: Path, report_figure: Any) -> None:
-    """A random byte flip in each of N objects of a local store: N of N IntegrityErrors on get."""
+    """A random byte flip in each of N objects of a local store: N of N detected on get and by verify."""
     store = pk.open_store(tmp_path / "store")
     root = Path(store.url)
-    detected, total = _corrupt_all(
+    detected, reported, total = _corrupt_all(
         store,
         70,
         random.Random(1),
         lambda key: (root / key).read_bytes(),
         lambda key, data: (root / key).write_bytes(data),
     )
-    assert detected == total
-    report_figure(
-        f"corruption (local): {total} objects with a flipped byte, {detected} of {total} detected on get"
-    )
+    assert detected == reported == total
+    report_figure(_figure("local", detected, reported, total))
 
 
 def test_byte_flips_detected_memory(report_figure: Any) -> None:
     """The same on a memory store."""
     store: Any = pk.open_store(f"memory://corrupt-{uuid.uuid4().hex}")
-    detected, total = _corrupt_all(
+    detected, reported, total = _corrupt_all(
         store,
         35,
         random.Random(2),
         lambda key: store.fs.cat_file(store._path(key)),
         lambda key, data: store.fs.pipe_file(store._path(key), data),
     )
-    assert detected == total
-    report_figure(
-        f"corruption (memory): {total} objects with a flipped byte, {detected} of {total} detected on get"
-    )
+    assert detected == reported == total
+    report_figure(_figure("memory", detected, reported, total))
+
+
+@pytest.mark.s3
+def test_byte_flips_detected_s3(
+    s3_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, report_figure: Any
+) -> None:
+    """The same on S3, the objects altered behind payloadkit's back (the local cache is empty)."""
+    monkeypatch.setenv("PAYLOADKIT_CACHE", str(tmp_path / "cache"))
+    store: Any = pk.open_store(s3_server.url(), **s3_server.options())
+    client, bucket = s3_server.client(), s3_server.bucket
+
+    def read(key: str) -> bytes:
+        return bytes(client.get_object(Bucket=bucket, Key=store._key(key))["Body"].read())
+
+    def write(key: str, data: bytes) -> None:
+        client.put_object(Bucket=bucket, Key=store._key(key), Body=data)
+
+    detected, reported, total = _corrupt_all(store, 21, random.Random(3), read, write)
+    assert detected == reported == total
+    report_figure(_figure("S3", detected, reported, total))
 
 
 def test_truncated_and_extended_objects_are_detected(tmp_path: Path) -> None:
