@@ -34,19 +34,20 @@ Run ``gc`` when no run is reusing payloads older than the cutoff.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from payloadkit._config import settings
 from payloadkit._digest import hash_buffers, parse_digest
 from payloadkit._manifest import Manifest, manifest_key
 from payloadkit._registry import registry
-from payloadkit.errors import IntegrityError, PayloadkitError, PayloadNotFoundError
+from payloadkit.errors import IntegrityError, PayloadkitError, PayloadNotFoundError, StoreError
 from payloadkit.stores import FsspecStore, LocalStore, Store
 
 __all__ = [
@@ -61,6 +62,9 @@ __all__ = [
     "run_records",
     "verify_store",
 ]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: Orphans and temporary files younger than this are writes in progress, not problems.
 IN_PROGRESS_GRACE = timedelta(hours=1)
@@ -136,6 +140,25 @@ class GcReport:
             "removed": [f.__dict__ for f in self.removed],
             "spared": [f.__dict__ for f in self.spared],
         }
+
+
+def _store_errors(function: Callable[P, R]) -> Callable[P, R]:
+    """Report a store failing during ``function(store, ...)`` as StoreError, not OSError."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except OSError as exc:
+            url = getattr(args[0], "url", None)
+            raise StoreError(
+                f"{function.__name__} on {url} stopped: the store failed "
+                f"({exc.strerror or type(exc).__name__}). Each step leaves the store "
+                "consistent: run it again once the store is reachable.",
+                store=url,
+            ) from exc
+
+    return wrapper
 
 
 def read_verified(store: Store, manifest: Manifest, callback: Any = None) -> memoryview:
@@ -305,6 +328,7 @@ def _aged(store: Store, keys: Iterable[str]) -> Iterator[tuple[str, datetime | N
         yield key, _modified(store, key)
 
 
+@_store_errors
 def verify_store(store: Store, *, now: datetime | None = None) -> VerifyReport:
     """Re-hash every object and check every manifest (and signature, with a key configured).
 
@@ -384,6 +408,7 @@ def _started_after(record: dict[str, Any], cutoff: datetime) -> bool:
 
 
 # -- garbage collection -----------------------------------------------------------
+@_store_errors
 def collect_garbage(
     store: Store,
     *,

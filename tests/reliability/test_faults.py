@@ -1,4 +1,5 @@
-"""Fault injection: a filesystem that fails its k-th call, for every k over each operation.
+"""Fault injection: a filesystem that fails its k-th call, for every k over each operation
+(put, get, delete, garbage collection, records).
 
 ``FaultyFileSystem`` is a real fsspec filesystem (registered as ``faulty://``) that
 delegates to a memory or local filesystem and raises an OSError at the k-th call made
@@ -13,6 +14,7 @@ import errno
 import threading
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ import pytest
 
 import payloadkit as pk
 from payloadkit._digest import hash_buffers
+from payloadkit._maintenance import collect_garbage, verify_store
+from payloadkit._manifest import manifest_key
 from payloadkit.errors import PayloadkitError
 
 _FAULTS = (
@@ -135,6 +139,11 @@ class FaultyFileSystem(fsspec.AbstractFileSystem):  # type: ignore[misc]
     def makedirs(self, path: str, exist_ok: bool = False) -> None:
         self.faults.tick()
         self.inner.makedirs(self._real(path), exist_ok=exist_ok)
+
+    def modified(self, path: str) -> datetime:
+        self.faults.tick()
+        stamp: datetime = self.inner.modified(self._real(path))
+        return stamp
 
     def find(self, path: str, **kwargs: Any) -> list[str]:
         self.faults.tick()
@@ -275,6 +284,98 @@ def test_delete_fails_cleanly_at_every_call(faulty_store: Any, report_figure: An
         f"fault injection delete ({faulty_store.fs.kind}): failed each of {calls} "
         f"calls -> {ok} ok, {errors} PayloadkitError, 0 half-deleted visible"
     )
+
+
+def _run_record(run_id: str, started: datetime, digests: list[str]) -> dict[str, Any]:
+    """A run record as the App writes it, referencing ``digests`` (the last from a Work's state)."""
+    state = {"out": {"kind": "payloadkit.Payload", "ref": {"digest": digests[-1]}}}
+    return {
+        "kind": "payloadkit.run",
+        "format": 1,
+        "run_id": run_id,
+        "started": started.isoformat(),
+        "payloads": digests[:-1],
+        "works": {"root.w": {"state": state, "calls": 1, "status": "succeeded"}},
+    }
+
+
+class _GcScene:
+    """A store holding what gc keeps and what it removes: payloads of a kept run, of an
+    old run, unreferenced, an object without a manifest and a temporary file."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.now = datetime.now(UTC) + timedelta(days=60)  # every file is old to this gc
+        self.objects = {f"kept-{i}": [i] * 3 for i in range(2)}
+        self.objects |= {"old-run": "old", "unreferenced": "none", "orphan": "orphan"}
+
+    def prepare(self) -> None:
+        """Empty the store, then lay out the scene."""
+        store = self.store
+        for key in list(store._list("")):
+            store._delete(key)
+        self.digests = {name: store.put(obj).digest for name, obj in self.objects.items()}
+        store._delete(manifest_key(self.digests["orphan"]))
+        store._write_small("tmp/123-crashed.part", b"half a payload")
+        kept = [self.digests["kept-0"], self.digests["kept-1"]]
+        store.put_record("runs", "kept", _run_record("kept", self.now - timedelta(days=1), kept))
+        old = _run_record("old", datetime.now(UTC), [self.digests["old-run"]] * 2)
+        store.put_record("runs", "old", old)
+
+    def collect(self) -> Any:
+        """Collect with the kept run the most recent, the cutoff 30 days before ``now``."""
+        return collect_garbage(
+            self.store, keep_runs=1, older_than=timedelta(days=30), dry_run=False, now=self.now
+        )
+
+    def check(self, succeeded: bool) -> None:
+        """Nothing the kept run references is lost, nothing partial is visible; a second
+        collection with no fault completes and leaves exactly the kept payloads."""
+        store = self.store
+        kept = {self.digests[n]: self.objects[n] for n in ("kept-0", "kept-1")}
+        expected = {self.digests[n]: obj for n, obj in self.objects.items()}
+        _intact(store, expected)
+        assert "kept" in store.list_records("runs")
+        for digest, obj in kept.items():
+            assert store.get(digest) == obj
+        if succeeded and not store.fs.faults.failed:
+            self._assert_clean(kept)  # the control run (a fault it swallowed may spare a file)
+        self.collect()
+        self._assert_clean(kept)
+
+    def _assert_clean(self, kept: dict[str, Any]) -> None:
+        store = self.store
+        assert sorted(r.digest for r in store) == sorted(kept)
+        assert store.list_records("runs") == ["kept"]
+        assert sorted(store._list("objects/")) == sorted(store.info(d).object_key for d in kept)
+        assert list(store._listed("tmp/")) == []
+
+
+def test_gc_fails_cleanly_at_every_call(faulty_store: Any, report_figure: Any) -> None:
+    """A gc failing at any call completes or raises a PayloadkitError; kept payloads survive,
+    nothing partial is visible, and the next gc finishes the job."""
+    scene = _GcScene(faulty_store)
+    calls, ok, errors = _sweep(faulty_store, scene.prepare, scene.collect, scene.check)
+    report_figure(
+        f"fault injection gc ({faulty_store.fs.kind}): failed each of {calls} calls -> {ok} ok, "
+        f"{errors} PayloadkitError; 0 kept payloads lost, 0 partial visible, every next gc clean"
+    )
+
+
+def test_verify_fails_cleanly_at_every_call(faulty_store: Any) -> None:
+    """A verify failing at any call raises a PayloadkitError or reports; it changes nothing."""
+    scene = _GcScene(faulty_store)
+    before: list[str] = []
+
+    def prepare() -> None:
+        scene.prepare()
+        before[:] = sorted(faulty_store._list(""))
+
+    def check(succeeded: bool) -> None:
+        assert sorted(faulty_store._list("")) == before
+
+    calls, ok, errors = _sweep(faulty_store, prepare, lambda: verify_store(faulty_store), check)
+    assert ok + errors == calls
 
 
 def test_records_and_listing_fail_cleanly(faulty_store: Any) -> None:
