@@ -179,3 +179,33 @@ def test_hostile_sizes_in_headers_are_refused(tmp_path: Path, on_disk: Any) -> N
     (tmp_path / "store" / "records" / "runs" / "deep.json").write_bytes(b"[" * 100_000)
     with pytest.raises(IntegrityError):
         store.get_record("runs", "deep")
+
+
+@pytest.mark.parametrize("kind", ["local", "memory", pytest.param("s3", marks=pytest.mark.s3)])
+def test_a_corrupt_manifest_does_not_break_listing(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """Listing skips one damaged manifest with a warning naming it; saving again or deleting repairs it."""
+    if kind == "s3":
+        monkeypatch.setenv("PAYLOADKIT_CACHE", str(tmp_path / "cache"))
+        server = request.getfixturevalue("s3_server")
+        store: Any = pk.open_store(server.url(), **server.options())
+    else:
+        url = tmp_path / "store" if kind == "local" else f"memory://list-{uuid.uuid4().hex}"
+        store = pk.open_store(url)
+    refs = [store.put({"n": n}) for n in range(5)]
+    bad = refs[2]
+    others = sorted(r.digest for r in refs if r != bad)
+    store._write_small(manifest_key(bad.digest), b'{"format": 1, "digest": "not')
+    with pytest.warns(UserWarning, match=f"Skipping {bad.digest}") as caught:
+        assert [r.digest for r in store] == others
+    assert len(caught) == 1
+    report = verify_store(store)
+    assert [(f.kind, f.digest) for f in report.problems] == [("bad-manifest", bad.digest)]
+    assert store.put({"n": 2}) == bad  # saving again replaces the damaged manifest
+    assert sorted(r.digest for r in store) == sorted(r.digest for r in refs)
+    store._write_small(manifest_key(bad.digest), b"\xff" * 10)
+    store.delete(bad.digest)  # its bytes are found by their name
+    assert [r.digest for r in store] == others
+    assert not any(bad.digest.split(":")[1] in key for key in store._list("objects/"))
+    assert verify_store(store).ok

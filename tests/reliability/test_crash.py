@@ -15,12 +15,14 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import payloadkit as pk
+from payloadkit._maintenance import collect_garbage, verify_store
 from payloadkit._manifest import manifest_key
 
 pytest.importorskip("numpy")
@@ -72,7 +74,9 @@ def _wait_for(writer: subprocess.Popen[str], wanted: str) -> None:
 
 def _kill_rounds(tmp_path: Path, rounds: int, report_figure: Any) -> None:
     rng = random.Random(20260101)
-    totals = {"listed": 0, "partial": 0, "tmp": 0, "orphans": 0}
+    totals = dict.fromkeys(
+        ("listed", "partial", "tmp", "orphans", "tmp_removed", "orphans_removed"), 0
+    )
     during_put = 0
     for n in range(rounds):
         root = tmp_path / f"crash-{n}"
@@ -93,12 +97,40 @@ def _kill_rounds(tmp_path: Path, rounds: int, report_figure: Any) -> None:
         for key, value in counts.items():
             totals[key] += value
         assert counts["partial"] == 0, counts
+        cleaned = _clean_up_after(pk.open_store(root), counts)
+        for key, value in cleaned.items():
+            totals[key] += value
         shutil.rmtree(root)
     report_figure(
         f"kill-during-write: {rounds} SIGKILLs ({during_put} inside a 256 MiB put), {totals['partial']} partial "
-        f"objects visible; {totals['listed']} complete payloads listed and verified; leftovers: "
-        f"{totals['tmp']} tmp files, {totals['orphans']} objects without a manifest"
+        f"objects visible, verify clean; {totals['listed']} complete payloads listed and verified; "
+        f"leftovers: {totals['tmp']} tmp files ({totals['tmp_removed']} removed by the next "
+        f"writer once stale), {totals['orphans']} objects without a manifest "
+        f"({totals['orphans_removed']} removed by gc)"
     )
+
+
+def _clean_up_after(store: pk.Store, counts: dict[str, int]) -> dict[str, int]:
+    """After a crash: verify is clean; once the leftovers are old, the next writer removes
+    the temporary files and gc the objects without a manifest."""
+    report = verify_store(store)
+    assert report.ok, report.problems
+    root = Path(store.url)
+    hours_ago = time.time() - 2 * 3600
+    for path in [*root.glob("tmp/*"), *root.glob("objects/*/*/*")]:
+        os.utime(path, (hours_ago, hours_ago))
+    writer = pk.open_store(root)
+    writer.put("the next write")
+    assert _audit(writer)["tmp"] == 0
+    removed = {"tmp_removed": counts["tmp"]}
+    gc = collect_garbage(writer, older_than=timedelta(hours=1), dry_run=False)
+    removed["orphans_removed"] = sum(f.kind == "orphan" for f in gc.removed)
+    after = _audit(writer)
+    assert after["tmp"] == after["orphans"] == after["partial"] == 0
+    report = verify_store(writer)
+    assert report.ok
+    assert not report.in_progress
+    return removed
 
 
 def test_kill_during_write(tmp_path: Path, report_figure: Any) -> None:
@@ -175,3 +207,27 @@ def test_enospc_mid_put(tmp_path: Path, report_figure: Any) -> None:
         f"ENOSPC mid-put: 12 writers with failing write(2), {outcomes[10]} StoreError, "
         f"{outcomes[0]} completed, 0 partial visible, 0 tmp leftovers"
     )
+
+
+def test_next_writer_removes_stale_temporary_files(tmp_path: Path) -> None:
+    """A store's first write removes writers' temporary files untouched for over an hour, only those."""
+    store = pk.open_store(tmp_path / "store")
+    store.put("first")  # makes tmp/; this store object has swept it already
+    tmp = tmp_path / "store" / "tmp"
+    names = {
+        "stale-part": f"{os.getpid()}-{'a' * 32}.part",
+        "stale-spool": "spool-x1y2z3.parquet",
+        "young-part": f"{os.getpid()}-{'b' * 32}.part",
+        "gc-aside": f"gc-{int(time.time()) - 7200}-{'c' * 32}",
+        "foreign": "notes.txt",
+    }
+    two_hours_ago = time.time() - 7200
+    for role, name in names.items():
+        (tmp / name).write_bytes(b"left over")
+        if role != "young-part":
+            os.utime(tmp / name, (two_hours_ago, two_hours_ago))
+    store.put("second")  # the same store object does not sweep again
+    assert len(list(tmp.iterdir())) == 5
+    pk.open_store(tmp_path / "store").put("third")
+    left = {path.name for path in tmp.iterdir()}
+    assert left == {names["young-part"], names["gc-aside"], names["foreign"]}

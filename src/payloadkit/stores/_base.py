@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -257,27 +258,52 @@ class Store(ABC):
         return self._find_manifest(digest) is not None
 
     def delete(self, ref: PayloadRef | str) -> None:
-        """Remove a payload: its manifest first, then its bytes."""
+        """Remove a payload: its manifest first, then its bytes.
+
+        A payload whose manifest is damaged can be deleted too: its bytes are found by
+        their name, whatever their extension.
+        """
         self._require_writes("delete")
-        manifest = self.info(ref)
+        digest = ref.digest if isinstance(ref, PayloadRef) else ref
         try:
-            self._delete(manifest_key(manifest.ref.digest))
-            self._delete(manifest.object_key)
+            keys = [manifest_key(digest), self.info(digest).object_key]
+        except IntegrityError:
+            keys = [manifest_key(digest), *self._object_keys(digest)]
+        try:
+            for key in keys:
+                self._delete(key)
         except OSError as exc:
-            raise self._store_error("delete", manifest.ref.digest, exc) from exc
+            raise self._store_error("delete", digest, exc) from exc
+
+    def _object_keys(self, digest: str) -> list[str]:
+        """The keys of stored objects named by ``digest``, whatever their extension."""
+        algorithm, hexdigest = parse_digest(digest)
+        prefix = f"objects/{algorithm}/{hexdigest[:2]}/"
+        return [k for k in self._listed(prefix) if k[len(prefix) :].split(".")[0] == hexdigest]
 
     def __iter__(self) -> Iterator[PayloadRef]:
-        """The refs of every payload in the store, in digest order."""
+        """The refs of every payload in the store, in digest order (see :meth:`manifests`)."""
         for manifest in self.manifests():
             yield manifest.ref
 
     def manifests(self) -> Iterator[Manifest]:
-        """The manifests of every payload in the store, in digest order."""
+        """The manifests of every payload in the store, in digest order.
+
+        One damaged manifest does not hide the rest of the store: it is skipped with a
+        ``UserWarning`` naming its digest (``payloadkit verify`` reports it too; saving
+        the payload again or deleting it repairs the store). A store that cannot be
+        listed or read at all raises :class:`StoreError`.
+        """
         keys = sorted(k for k in self._listed("manifests/") if _MANIFEST_NAME_RE.match(k))
         for key in keys:
             match = _MANIFEST_NAME_RE.match(key)
             assert match is not None
-            manifest = self._find_manifest(f"{match.group(1)}:{match.group(2)}")
+            digest = f"{match.group(1)}:{match.group(2)}"
+            try:
+                manifest = self._find_manifest(digest)
+            except IntegrityError as exc:
+                warnings.warn(f"Skipping {digest} while listing: {exc}", UserWarning, stacklevel=2)
+                continue
             if manifest is not None:
                 yield manifest
 

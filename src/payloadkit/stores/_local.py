@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import re
+import stat
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -20,13 +23,19 @@ MMAP_FROM = 1 << 20
 _PUBLISH_ATTEMPTS = 5
 _MAX_WRITE = 1 << 30
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+#: A temporary file untouched for this long (seconds) was left by a crashed write; the
+#: next writer removes it. Files being written are touched with every write.
+STALE_AFTER = 3600.0
+#: Names of the temporary files of writes: ``<pid>-<uuid>.part`` and serializers' spool files.
+_TMP_NAME_RE = re.compile(r"\A(?:\d+-[0-9a-f]{32}\.part|spool-[^/]+)\Z")
 
 
 class LocalStore(Store):
     """A store in the directory ``root`` (created on first write).
 
     Writes go to ``tmp/`` and are renamed into place, so a killed writer never leaves a
-    visible partial object. Large objects load through a private (copy-on-write) memory
+    visible partial object. The first write of a store object removes the temporary
+    files that crashed writers left there more than :data:`STALE_AFTER` seconds ago. Large objects load through a private (copy-on-write) memory
     mapping of the file: loaded arrays are writable and cost no anonymous memory.
     """
 
@@ -49,7 +58,9 @@ class LocalStore(Store):
 
     def _spool_dir(self) -> str:
         directory = self._path("tmp")
-        self._ensure_dir(directory)
+        if directory not in self._dirs:
+            self._ensure_dir(directory)
+            remove_stale_files(directory, time.time() - STALE_AFTER)
         return directory
 
     def _tmp_file(self) -> str:
@@ -161,6 +172,28 @@ def read_file(path: str, size: int) -> memoryview:
                 break
             filled += n
         return view[:filled]
+
+
+def remove_stale_files(directory: str, cutoff: float) -> int:
+    """Remove the temporary files of writes in ``directory`` last modified before ``cutoff``.
+
+    Only names writers use are touched (not files moved aside by ``gc``, nor foreign
+    files); a file another process removes meanwhile is skipped. Returns how many went.
+    """
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return 0
+    removed = 0
+    for entry in entries:
+        if not _TMP_NAME_RE.match(entry.name):
+            continue
+        with contextlib.suppress(OSError):
+            info = entry.stat(follow_symlinks=False)
+            if stat.S_ISREG(info.st_mode) and info.st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed += 1
+    return removed
 
 
 def _makedirs(directory: str) -> None:
