@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,8 +18,10 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lightning_payload.
 SRC = Path(pk.__file__).resolve().parents[1]
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYLOADKIT_")}
+def _cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYLOADKIT_")} | (env or {})
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH", "")) if p)
     return subprocess.run(
         [sys.executable, "-m", "payloadkit.cli", *args],
@@ -176,3 +179,27 @@ def test_run_on_dask_scheduler_address(tmp_path: Path, dask_client: object) -> N
     assert "[root.src] src    col1  col2" in result.stdout
     assert "[root.dst] dst    col1  col2" in result.stdout
     assert "dask executor" in result.stderr
+
+
+@pytest.mark.s3
+def test_run_on_s3_with_credentials_from_the_environment(tmp_path: Path, s3_server: Any) -> None:
+    """`payloadkit run --storage s3://...` works with AWS_* credentials and endpoint from the
+    environment; the secret appears in no output and no object the run wrote."""
+    url = s3_server.url()
+    env = {
+        "AWS_ACCESS_KEY_ID": s3_server.key,
+        "AWS_SECRET_ACCESS_KEY": s3_server.secret,
+        "AWS_ENDPOINT_URL_S3": s3_server.endpoint_url,
+        "AWS_DEFAULT_REGION": s3_server.region,
+        "PAYLOADKIT_CACHE": str(tmp_path / "cache"),
+    }
+    result = _cli("run", str(EXAMPLE), "--storage", url, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "[root.dst] dst    col1  col2" in result.stdout
+    store = pk.open_store(url, **s3_server.options())
+    (run_id,) = store.list_records("runs")
+    (digest,) = store.get_record("runs", run_id)["payloads"]
+    assert list(store.get(digest)["col1"]) == [1, 2]
+    written = [store._read_small(key) for key in store._list("")]
+    assert [text for text in (result.stdout, result.stderr) if s3_server.secret in text] == []
+    assert [data for data in written if s3_server.secret.encode() in data] == []
