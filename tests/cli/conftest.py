@@ -115,3 +115,17 @@ def s3_cli_store(
     url = f"s3://{bucket}/store"
     store = pk.open_store(url, client_kwargs={"endpoint_url": _moto_endpoint})
     return store, [url, "--storage-option", f'client_kwargs={{"endpoint_url": "{_moto_endpoint}"}}']
+
+
+@pytest.fixture
+def backdate() -> Callable[..., None]:
+    """Make every manifest of a store say it was written ``days`` ago (bypassing the store)."""
+
+    def run(store: pk.Store, days: float = 10) -> None:
+        when = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="microseconds")
+        for key in list(store._list("manifests/")):
+            manifest = json.loads(store._read_small(key))
+            manifest["created"] = when
+            store._write_small(key, json.dumps(manifest).encode())
+
+    return run
