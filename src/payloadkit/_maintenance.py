@@ -118,6 +118,8 @@ class GcReport:
     url: str
     dry_run: bool
     cutoff: str
+    #: Payloads saved after this are kept: the cutoff, or ten minutes ago when that is earlier.
+    payload_cutoff: str = ""
     kept_runs: list[str] = field(default_factory=list)
     removed_runs: list[str] = field(default_factory=list)
     removed: list[Finding] = field(default_factory=list)
@@ -134,6 +136,7 @@ class GcReport:
             "url": self.url,
             "dry_run": self.dry_run,
             "cutoff": self.cutoff,
+            "payload_cutoff": self.payload_cutoff,
             "bytes_freed": self.bytes_freed,
             "kept_runs": self.kept_runs,
             "removed_runs": self.removed_runs,
@@ -429,6 +432,7 @@ def collect_garbage(
     # A payload saved again while it is younger than REFRESH_AFTER keeps its manifest time:
     # never remove one that young, so such a save cannot race a collection.
     payload_cutoff = min(cutoff, (now or datetime.now(UTC)) - REFRESH_AFTER)
+    report.payload_cutoff = payload_cutoff.isoformat(timespec="seconds")
     candidates = _payload_candidates(store, records, report.kept_runs, payload_cutoff)
     # A crash leftover is at least an hour old, whatever the cutoff: younger files may be
     # writes in progress (a large object's temporary file, an object before its manifest).

@@ -394,11 +394,18 @@ def test_saving_a_young_payload_again_writes_nothing(local_store: pk.Store) -> N
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
 
 
-def test_gc_never_removes_payloads_younger_than_the_refresh_window(local_store: pk.Store) -> None:
-    """Even with older_than=0, a payload saved in the last minutes stays (a save may reuse it)."""
+def test_gc_never_removes_payloads_younger_than_the_refresh_window(
+    cli: Any, local_store: pk.Store
+) -> None:
+    """Even with older_than=0, a payload saved in the last minutes stays, and gc says why."""
     ref = local_store.put("just saved")
     report = collect_garbage(local_store, keep_runs=0, older_than=timedelta(0), dry_run=False)
     assert report.removed == []
+    assert report.payload_cutoff < report.cutoff
+    assert local_store.exists(ref)
+    code, out, _ = cli("gc", local_store.url, "--older-than", "0")
+    assert code == 0
+    assert "payloads saved in the last ten minutes always stay" in out
     assert local_store.exists(ref)
 
 
