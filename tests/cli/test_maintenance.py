@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 import payloadkit as pk
-from payloadkit import _maintenance
-from payloadkit._maintenance import collect_garbage, verify_store
+from payloadkit import _gc
+from payloadkit._gc import collect_garbage
+from payloadkit._maintenance import verify_store
 
 OLD = time.time() - 10 * 86400
 LATER = datetime.now(UTC) + timedelta(days=1)
@@ -187,13 +188,13 @@ def test_gc_spares_a_payload_referenced_after_the_snapshot(
     """A run record written between the snapshot and the deletions protects its payloads."""
     ref = local_store.put("referenced during gc")
     backdate(local_store)
-    real = _maintenance._protected_now
+    real = _gc._protected_now
 
     def record_then_check(*args: Any) -> set[str]:
         local_store.put_record("runs", "late", make_record("late", {"x": ref}, started=LATER))
         return real(*args)
 
-    monkeypatch.setattr(_maintenance, "_protected_now", record_then_check)
+    monkeypatch.setattr(_gc, "_protected_now", record_then_check)
     report = collect_garbage(local_store, keep_runs=0, older_than=timedelta(0), dry_run=False)
     assert [f.digest for f in report.spared] == [ref.digest]
     assert local_store.get(ref) == "referenced during gc"
@@ -207,14 +208,14 @@ def test_gc_restores_a_payload_saved_while_it_was_deleted(
     store: pk.Store = request.getfixturevalue(backend)
     ref = store.put("saved again")
     backdate(store)
-    real = _maintenance._move_aside
+    real = _gc._move_aside
 
     def move_then_write(store_: pk.Store, key: str) -> str | None:
         aside = real(store_, key)
         assert store.put("saved again") == ref  # the manifest is gone: a full write
         return aside
 
-    monkeypatch.setattr(_maintenance, "_move_aside", move_then_write)
+    monkeypatch.setattr(_gc, "_move_aside", move_then_write)
     report = collect_garbage(store, keep_runs=0, older_than=timedelta(0), dry_run=False)
     assert [f.digest for f in report.spared] == [ref.digest]
     assert store.get(ref) == "saved again"
@@ -317,7 +318,7 @@ def test_gc_rechecks_run_records_before_each_deletion(
     """A run record that lands while gc is deleting protects the payloads it references."""
     first, second = local_store.put("first"), local_store.put("second")
     backdate(local_store)
-    real = _maintenance._move_aside
+    real = _gc._move_aside
     written: list[str] = []
 
     def write_record_once(store_: pk.Store, key: str) -> str | None:
@@ -327,7 +328,7 @@ def test_gc_rechecks_run_records_before_each_deletion(
             local_store.put_record("runs", "late", make_record("late", refs, started=LATER))
         return real(store_, key)
 
-    monkeypatch.setattr(_maintenance, "_move_aside", write_record_once)
+    monkeypatch.setattr(_gc, "_move_aside", write_record_once)
     report = collect_garbage(local_store, keep_runs=0, older_than=timedelta(0), dry_run=False)
     assert len(report.removed) == 1
     survivor = second if report.removed[0].digest == first.digest else first

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 import payloadkit as pk
-from payloadkit._maintenance import collect_garbage, verify_store
+from payloadkit._gc import collect_garbage
+from payloadkit._maintenance import verify_store
 
 pytestmark = pytest.mark.s3
 
@@ -85,19 +86,19 @@ def test_gc_on_s3_restores_a_payload_saved_meanwhile(
     s3_cli_store: Target, monkeypatch: pytest.MonkeyPatch, backdate: Any
 ) -> None:
     """On S3 too, a payload saved again while gc removes it is put back intact."""
-    from payloadkit import _maintenance
+    from payloadkit import _gc
 
     store, _ = s3_cli_store
     ref = store.put("saved again")
     backdate(store)
-    real = _maintenance._move_aside
+    real = _gc._move_aside
 
     def move_then_write(store_: pk.Store, key: str) -> str | None:
         aside = real(store_, key)
         assert store.put("saved again") == ref
         return aside
 
-    monkeypatch.setattr(_maintenance, "_move_aside", move_then_write)
+    monkeypatch.setattr(_gc, "_move_aside", move_then_write)
     report = collect_garbage(store, keep_runs=0, older_than=timedelta(0), dry_run=False)
     assert [f.digest for f in report.spared] == [ref.digest]
     assert store.get(ref) == "saved again"

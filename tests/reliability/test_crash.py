@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 import payloadkit as pk
-from payloadkit._maintenance import collect_garbage, verify_store
+from payloadkit._gc import collect_garbage
+from payloadkit._maintenance import verify_store
 from payloadkit._manifest import manifest_key
 
 pytest.importorskip("numpy")

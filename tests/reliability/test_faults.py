@@ -23,7 +23,8 @@ import pytest
 
 import payloadkit as pk
 from payloadkit._digest import hash_buffers
-from payloadkit._maintenance import collect_garbage, verify_store
+from payloadkit._gc import collect_garbage
+from payloadkit._maintenance import verify_store
 from payloadkit._manifest import manifest_key
 from payloadkit.errors import PayloadkitError
 

@@ -286,7 +286,8 @@ def _add_runs(commands: Any) -> None:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from payloadkit._maintenance import RUNS, run_records
+    from payloadkit._gc import run_records
+    from payloadkit._maintenance import RUNS
 
     store = _open(args)
     if args.run_id is not None:
@@ -361,7 +362,7 @@ def _add_gc(commands: Any) -> None:
 
 
 def _gc(args: argparse.Namespace) -> int:
-    from payloadkit._maintenance import collect_garbage
+    from payloadkit._gc import collect_garbage
 
     if args.keep_runs < 0:
         print("payloadkit gc: error: --keep-runs must not be negative", file=sys.stderr)

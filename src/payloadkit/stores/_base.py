@@ -170,7 +170,7 @@ class Store(ABC):
         except OSError as exc:
             raise self._store_error("check", ref.digest, exc) from exc
         # An old payload saved again gets its manifest rewritten with a fresh time, so a
-        # collection running now sees it as new (see payloadkit._maintenance).
+        # collection running now sees it as new (see payloadkit._gc).
         if (
             existing is not None
             and stored
