@@ -35,8 +35,9 @@ class LocalStore(Store):
 
     Writes go to ``tmp/`` and are renamed into place, so a killed writer never leaves a
     visible partial object. The first write of a store object removes the temporary
-    files that crashed writers left there more than :data:`STALE_AFTER` seconds ago. Large objects load through a private (copy-on-write) memory
-    mapping of the file: loaded arrays are writable and cost no anonymous memory.
+    files that crashed writers left there more than :data:`STALE_AFTER` seconds ago.
+    Large objects load through a private (copy-on-write) memory mapping of the file:
+    loaded arrays are writable and cost no anonymous memory.
     """
 
     supports_mmap: ClassVar[bool] = True
