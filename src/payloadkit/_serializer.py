@@ -59,6 +59,10 @@ class Serializer:
     libraries: ClassVar[tuple[str, ...]] = ()
     #: True when the serializer implements :meth:`dump_file` (a native writer to a path).
     writes_files: ClassVar[bool] = False
+    #: True when :meth:`dump_file` writes its file front to back and never rewrites bytes it
+    #: has written (pyarrow's parquet and IPC writers): payloadkit then hashes the file in
+    #: another thread while it is being written instead of reading it again afterwards.
+    writes_sequentially: ClassVar[bool] = False
 
     def dumps(self, obj: Any) -> Buffer:
         """Return the bytes of ``obj``."""

@@ -71,6 +71,7 @@ class ParquetSerializer(Serializer):
     extension = ".parquet"
     libraries = ("pyarrow", "pandas")
     writes_files = True
+    writes_sequentially = True
 
     def dump_file(self, obj: Any, path: str) -> None:
         pq = require("pyarrow.parquet", "The 'parquet' serializer")
@@ -105,6 +106,7 @@ class ArrowSerializer(Serializer):
     extension = ".arrow"
     libraries = ("pyarrow", "pandas")
     writes_files = True
+    writes_sequentially = True
 
     def dump_file(self, obj: Any, path: str) -> None:
         ipc = require("pyarrow.ipc", "The 'arrow' serializer")
