@@ -201,6 +201,12 @@ class _TypeTable:
                 return self.by_class[klass].name, klass
         return None
 
+    def resolve_imported(self) -> list[str]:
+        """Resolve the dotted names of every imported module; the names of all claims."""
+        for top in [top for top in self.pending if top in sys.modules]:
+            self._resolve(top)
+        return [claim.name for claim in self.by_class.values()]
+
     def _resolve(self, top: str) -> None:
         if top not in self.pending or top not in sys.modules:
             return
@@ -477,6 +483,22 @@ class Registry:
                     source = f" ({entry.source()})" if entry is not None else ""
                     found = (hit[0], f"registered for {qualified_name(hit[1])}{source}")
             self._cache[cls] = found
+            return found
+
+    def likely(self) -> list[Serializer]:
+        """Serializers that objects of this process will probably get, for warming up.
+
+        Those chosen (``configure(serializers=...)``) or registered for types whose module
+        is already imported, then pickle and cloudpickle, the fallbacks for everything else.
+        """
+        with self._lock:
+            self._ensure_loaded()
+            names = [*self._user.resolve_imported(), *self._defaults.resolve_imported()]
+            found = []
+            for name in dict.fromkeys([*names, "pickle", "cloudpickle"]):
+                entry = self._entries.get(name)
+                if entry is not None and entry.serializer is not None and entry.status == "ok":
+                    found.append(entry.serializer)
             return found
 
     def __iter__(self) -> Iterator[str]:

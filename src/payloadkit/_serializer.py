@@ -86,6 +86,17 @@ class Serializer:
         """Rebuild the object, knowing the qualified name of the type that was saved."""
         return self.loads(data)
 
+    def warm_up(self) -> None:
+        """Do now what the first save or load would otherwise do on first use.
+
+        Worker processes call this at their start, in the background, for the
+        serializers they are likely to use, so that their first hand-over runs as fast as
+        the next. The base class reads the library versions recorded in manifests;
+        override it to also import what the methods import lazily. Keep it cheap, and
+        free of effects beyond the process's caches.
+        """
+        self.library_versions()
+
     def library_versions(self) -> dict[str, str]:
         """Versions of the libraries this serializer depends on, for the manifest."""
         return _versions(self.libraries)

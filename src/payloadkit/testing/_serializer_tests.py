@@ -118,6 +118,15 @@ class SerializerTests:
             data = memoryview(Path(path).read_bytes())
             assert (digest, size) == (hash_buffers([data]), data.nbytes)
 
+    def test_warm_up_leaves_round_trips_intact(
+        self, serializer: Serializer, samples: list[Any]
+    ) -> None:
+        """warm_up (which workers call at their start) succeeds and changes no result."""
+        serializer.warm_up()
+        for sample in samples:
+            data = serializer.dumps(sample)
+            self.assert_same(sample, serializer.load(memoryview(data), _type_name(sample)))
+
     def test_loads_from_read_only_and_writable_views(
         self, serializer: Serializer, samples: list[Any]
     ) -> None:
