@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import pickle
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -137,3 +139,23 @@ def test_ref_validates_its_fields() -> None:
         pk.PayloadRef("nope", "pickle", "1", 1, "builtins.int")
     with pytest.raises(ConfigurationError):
         pk.PayloadRef.from_dict({"digest": "blake3:" + "0" * 64, "extra": 1})
+
+
+def test_dill_loads_leave_imported_modules_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local_store: pk.Store
+) -> None:
+    """A dill payload referring to an imported module binds it by name, never overwrites it."""
+    pytest.importorskip("dill")
+    (tmp_path / "pk_dill_probe.py").write_text("STATE = ['original']\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import pk_dill_probe  # type: ignore[import-not-found]
+
+    namespace = {"__name__": "pk_not_importable", "probe": pk_dill_probe}
+    exec("def read():\n    return probe.STATE\n", namespace)
+    ref = local_store.put(namespace["read"], serializer="dill")
+    state, lock = pk_dill_probe.STATE, pk._config._lock
+    loaded = local_store.get(ref)
+    assert loaded() is state
+    assert pk_dill_probe.STATE is state
+    assert pk._config._lock is lock
+    monkeypatch.delitem(sys.modules, "pk_dill_probe")

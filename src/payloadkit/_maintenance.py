@@ -8,10 +8,14 @@ Garbage collection keeps, by rule:
 1. every payload referenced by a *kept* run record: the ``keep_runs`` most recent runs,
    every run that started after the cutoff (``now - older_than``), and every run record
    that appears while the collection runs;
-2. every payload whose manifest was written after the cutoff, so anything saved while
-   the collection runs is kept;
-3. objects without a manifest and files in ``tmp/`` younger than an hour, whatever the
-   cutoff (they may be writes in progress), and those whose age cannot be told;
+2. every payload whose manifest was written after the cutoff, or less than ten minutes
+   before the collection started, so anything saved while the collection runs is kept:
+   saving a payload that is already stored rewrites its manifest with the current time
+   when the manifest is older than ten minutes (a younger one is left alone, so a save
+   that hits the same bytes again and again writes nothing);
+3. objects without a manifest, files in ``tmp/`` and (on S3) multipart uploads never
+   completed that are younger than an hour, whatever the cutoff (they may be writes in
+   progress), and those whose age cannot be told;
 4. whatever it cannot read (a corrupt manifest, a corrupt run record) and files under
    ``objects/`` that payloadkit did not write.
 
@@ -24,11 +28,9 @@ once more, and if a writer saved the same payload meanwhile the bytes are moved 
 (content addressing makes any bytes at that key the same bytes). Only then are they
 deleted.
 
-What remains outside the rules: saving a payload that is already stored writes nothing,
-so a collection cannot see that an old payload was just saved again. If it is older than
-the cutoff and no run record references it yet, a collection running at that moment may
-delete it, and the run that saved it fails with PayloadNotFoundError when it reads it.
-Run ``gc`` when no run is reusing payloads older than the cutoff.
+A payload is protected by its manifest time only while a run uses it: a run that saves
+a payload, keeps only its ref for longer than ``older_than`` and writes its run record
+after that may find it collected. Choose ``older_than`` longer than your longest run.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ from payloadkit._manifest import Manifest, manifest_key
 from payloadkit._registry import registry
 from payloadkit.errors import IntegrityError, PayloadkitError, PayloadNotFoundError
 from payloadkit.stores import FsspecStore, LocalStore, Store
+from payloadkit.stores._base import REFRESH_AFTER
+from payloadkit.stores._s3 import S3Store
 
 __all__ = [
     "Finding",
@@ -114,6 +118,8 @@ class GcReport:
     url: str
     dry_run: bool
     cutoff: str
+    #: Payloads saved after this are kept: the cutoff, or ten minutes ago when that is earlier.
+    payload_cutoff: str = ""
     kept_runs: list[str] = field(default_factory=list)
     removed_runs: list[str] = field(default_factory=list)
     removed: list[Finding] = field(default_factory=list)
@@ -130,6 +136,7 @@ class GcReport:
             "url": self.url,
             "dry_run": self.dry_run,
             "cutoff": self.cutoff,
+            "payload_cutoff": self.payload_cutoff,
             "bytes_freed": self.bytes_freed,
             "kept_runs": self.kept_runs,
             "removed_runs": self.removed_runs,
@@ -333,7 +340,24 @@ def verify_store(store: Store, *, now: datetime | None = None) -> VerifyReport:
         )
         young = when is None or when > cutoff
         (report.in_progress if young else report.problems).append(finding)
+    for finding, when in _upload_findings(store):
+        (report.in_progress if when > cutoff else report.problems).append(finding)
     return report
+
+
+def _upload_findings(store: Store) -> list[tuple[Finding, datetime]]:
+    """Multipart uploads never completed (S3 only), each with the time it started."""
+    if not isinstance(store, S3Store):
+        return []
+    found = []
+    for key, when in store.incomplete_uploads():
+        msg = (
+            f"A multipart upload started {when.isoformat(timespec='seconds')} and never "
+            "completed: its parts are stored (and billed) but invisible; `payloadkit gc` "
+            "aborts it."
+        )
+        found.append((Finding("upload", key, msg, _digest_of_key(key)), when))
+    return found
 
 
 # -- run records ------------------------------------------------------------------
@@ -405,13 +429,18 @@ def collect_garbage(
     report.kept_runs = _kept(records, keep_runs, cutoff)
     report.removed_runs = [r["run_id"] for r in records if r["run_id"] not in report.kept_runs]
     seen_runs = {r["run_id"] for r in records}
-    candidates = _payload_candidates(store, records, report.kept_runs, cutoff)
+    # A payload saved again while it is younger than REFRESH_AFTER keeps its manifest time:
+    # never remove one that young, so such a save cannot race a collection.
+    payload_cutoff = min(cutoff, (now or datetime.now(UTC)) - REFRESH_AFTER)
+    report.payload_cutoff = payload_cutoff.isoformat(timespec="seconds")
+    candidates = _payload_candidates(store, records, report.kept_runs, payload_cutoff)
     # A crash leftover is at least an hour old, whatever the cutoff: younger files may be
     # writes in progress (a large object's temporary file, an object before its manifest).
     leftover_cutoff = min(cutoff, (now or datetime.now(UTC)) - IN_PROGRESS_GRACE)
     leftovers = _leftover_candidates(store, leftover_cutoff)
+    uploads = [finding for finding, when in _upload_findings(store) if when <= leftover_cutoff]
     if dry_run:
-        report.removed = [*candidates, *leftovers]
+        report.removed = [*candidates, *leftovers, *uploads]
         return report
     for run_id in report.removed_runs:
         store.delete_record(RUNS, run_id)
@@ -419,11 +448,14 @@ def collect_garbage(
     seen_runs = set(store.list_records(RUNS))
     for finding in candidates:
         _add_new_runs(store, seen_runs, protected)
-        removed = _remove_payload(store, finding, protected, cutoff)
+        removed = _remove_payload(store, finding, protected, payload_cutoff)
         (report.removed if removed else report.spared).append(finding)
     for finding in leftovers:
         removed = _remove_leftover(store, finding, leftover_cutoff)
         (report.removed if removed else report.spared).append(finding)
+    if uploads and isinstance(store, S3Store):
+        store._abort_uploads(leftover_cutoff)
+        report.removed += uploads
     if isinstance(store, LocalStore) and report.removed:
         _prune_empty_directories(store)
     return report

@@ -5,8 +5,8 @@ A callback is any object with ``set_size(n)`` and ``relative_update(n)`` — an
 ``store.put``/``store.get``. Without one, transfers of at least :data:`PROGRESS_FROM`
 bytes show a tqdm bar on standard error when tqdm is installed and progress is on:
 ``PAYLOADKIT_PROGRESS=1`` turns it on, ``0`` off; by default it is on when standard error
-is a terminal. :func:`show_progress` changes that for this process (the command line
-turns it on).
+is a terminal. :func:`show_progress` changes that for this process. The command line's
+``get`` and ``put`` draw their bars by the same rules.
 
 ```python
 import fsspec.callbacks
@@ -27,7 +27,14 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["PROGRESS_FROM", "close_callback", "show_progress", "transfer_callback"]
+__all__ = [
+    "PROGRESS_FROM",
+    "close_callback",
+    "progress_bar",
+    "progress_wanted",
+    "show_progress",
+    "transfer_callback",
+]
 
 #: Transfers at least this large get a progress bar when none is given.
 PROGRESS_FROM = 32 * 1024 * 1024
@@ -61,13 +68,22 @@ def transfer_callback(callback: Any, size: int, description: str) -> Any:
 
     if callback is not None:
         return callback
-    if size < PROGRESS_FROM or not _enabled():
-        return DEFAULT_CALLBACK
+    bar = progress_bar(size, description) if progress_wanted(size) else None
+    return DEFAULT_CALLBACK if bar is None else bar
+
+
+def progress_wanted(size: int) -> bool:
+    """True when a transfer of ``size`` bytes without a callback of its own gets a bar."""
+    return size >= PROGRESS_FROM and _enabled()
+
+
+def progress_bar(size: int, description: str) -> Any:
+    """A tqdm bar on standard error as an fsspec callback, or None without tqdm."""
     try:
         import tqdm  # noqa: F401  (only to learn whether tqdm is installed)
         from fsspec.callbacks import TqdmCallback
     except ImportError:
-        return DEFAULT_CALLBACK
+        return None
     return TqdmCallback(
         tqdm_kwargs={
             "desc": description,

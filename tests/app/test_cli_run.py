@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,13 +18,15 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lightning_payload.
 SRC = Path(pk.__file__).resolve().parents[1]
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYLOADKIT_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH", "")) if p)
+def _cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("PAYLOADKIT_")}
+    full["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), full.get("PYTHONPATH", "")) if p)
     return subprocess.run(
         [sys.executable, "-m", "payloadkit.cli", *args],
         cwd=cwd,
-        env=env,
+        env={**full, **(env or {})},
         capture_output=True,
         text=True,
         timeout=300,
@@ -165,6 +168,47 @@ def test_demo(tmp_path: Path) -> None:
     assert "1,000 rows x 10 columns" in result.stdout
     assert "hand-over" in result.stdout
     assert (tmp_path / ".payloadkit" / "records" / "runs").is_dir()
+
+
+def test_demo_on_a_directory_store(tmp_path: Path) -> None:
+    """`payloadkit demo --storage DIR` writes its payload and run record there, for `ls`."""
+    result = _cli("demo", "--rows", "500", "--storage", "mine", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"store       {tmp_path / 'mine'}" in result.stdout
+    assert not (tmp_path / ".payloadkit").exists()
+    listed = _cli("ls", "mine", "--json", cwd=tmp_path)
+    assert [m["serializer"] for m in json.loads(listed.stdout)] == ["parquet"]
+
+
+@pytest.mark.s3
+def test_demo_and_run_on_s3_with_storage_options(tmp_path: Path, s3_server: Any) -> None:
+    """--storage s3://... with --storage-option reaches an S3-compatible server; creds from env."""
+    bucket = s3_server.create_bucket("demo-cli")
+    endpoint = f"endpoint_url={s3_server.endpoint_url}"
+    env = {
+        "AWS_ACCESS_KEY_ID": s3_server.key,
+        "AWS_SECRET_ACCESS_KEY": s3_server.secret,
+        "AWS_DEFAULT_REGION": s3_server.region,
+    }
+    for args in (
+        ("demo", "--rows", "500"),
+        ("run", str(EXAMPLE)),
+    ):
+        url = f"s3://{bucket}/{args[0]}"
+        result = _cli(*args, "--storage", url, "--storage-option", endpoint, cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+        assert s3_server.secret not in result.stdout + result.stderr
+        store = pk.open_store(url, **s3_server.options())
+        assert len(store.list_records("runs")) == 1
+    assert not (tmp_path / ".payloadkit").exists()
+
+
+def test_storage_option_without_storage_is_a_usage_error(tmp_path: Path) -> None:
+    """--storage-option alone would be silently ignored: it is refused with exit code 2."""
+    for args in (("demo",), ("run", str(EXAMPLE))):
+        result = _cli(*args, "--storage-option", "anon=true", cwd=tmp_path)
+        assert result.returncode == 2
+        assert "--storage-option needs --storage URL" in result.stderr
 
 
 @pytest.mark.dask

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -82,36 +82,32 @@ def make_record() -> Callable[..., dict[str, Any]]:
     return run_record
 
 
-@pytest.fixture(scope="session")
-def _moto_endpoint() -> Iterator[str]:
-    """A moto S3 server on loopback, for the session."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def s3_cli_store(
-    _moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
-) -> tuple[pk.Store, list[str]]:
-    """A fresh bucket on the moto server: the store, and the CLI arguments that reach it.
+def s3_cli_store(s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[pk.Store, list[str]]:
+    """A fresh bucket on the test S3 server: the store, and the CLI arguments that reach it.
 
     Credentials come from the environment, as a user would pass them; only the endpoint
     is given on the command line.
     """
-    import s3fs
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    bucket = f"cli-{uuid.uuid4().hex[:12]}"
-    s3fs.S3FileSystem(client_kwargs={"endpoint_url": _moto_endpoint}).mkdir(bucket)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", s3_server.region)
+    bucket = s3_server.create_bucket(f"cli-{uuid.uuid4().hex[:12]}")
     url = f"s3://{bucket}/store"
-    store = pk.open_store(url, client_kwargs={"endpoint_url": _moto_endpoint})
-    return store, [url, "--storage-option", f'client_kwargs={{"endpoint_url": "{_moto_endpoint}"}}']
+    endpoint = s3_server.endpoint_url
+    store = pk.open_store(url, client_kwargs={"endpoint_url": endpoint})
+    return store, [url, "--storage-option", f'client_kwargs={{"endpoint_url": "{endpoint}"}}']
+
+
+@pytest.fixture
+def backdate() -> Callable[..., None]:
+    """Make every manifest of a store say it was written ``days`` ago (bypassing the store)."""
+
+    def run(store: pk.Store, days: float = 10) -> None:
+        when = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="microseconds")
+        for key in list(store._list("manifests/")):
+            manifest = json.loads(store._read_small(key))
+            manifest["created"] = when
+            store._write_small(key, json.dumps(manifest).encode())
+
+    return run

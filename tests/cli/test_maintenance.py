@@ -106,9 +106,12 @@ def test_verify_tells_crash_leftovers_from_writes_in_progress(
 
 
 # -- gc ---------------------------------------------------------------------------
-def test_gc_dry_run_lists_and_deletes_nothing(cli: Any, local_store: pk.Store) -> None:
+def test_gc_dry_run_lists_and_deletes_nothing(
+    cli: Any, local_store: pk.Store, backdate: Any
+) -> None:
     """A dry run lists what would go and the bytes freed, and changes nothing."""
     ref = local_store.put(b"x" * 3000)
+    backdate(local_store)
     code, out, _ = cli("gc", local_store.url, "--older-than", "0", "--dry-run")
     assert code == 0
     assert "would remove  payload" in out
@@ -117,10 +120,11 @@ def test_gc_dry_run_lists_and_deletes_nothing(cli: Any, local_store: pk.Store) -
 
 
 def test_gc_keeps_what_kept_runs_reference(
-    cli: Any, local_store: pk.Store, make_record: Any
+    cli: Any, local_store: pk.Store, make_record: Any, backdate: Any
 ) -> None:
     """Payloads of the N most recent runs survive; those of older runs and of no run go."""
     old_run, new_run, loose = (local_store.put(f"payload {i}") for i in range(3))
+    backdate(local_store)
     long_ago = datetime.now(UTC) - timedelta(days=60)
     local_store.put_record("runs", "old", make_record("old", {"a": old_run}, started=long_ago))
     local_store.put_record("runs", "new", make_record("new", {"b": new_run}))
@@ -178,10 +182,11 @@ def test_gc_refuses_foreign_run_records(cli: Any, local_store: pk.Store) -> None
 
 
 def test_gc_spares_a_payload_referenced_after_the_snapshot(
-    local_store: pk.Store, make_record: Any, monkeypatch: pytest.MonkeyPatch
+    local_store: pk.Store, make_record: Any, monkeypatch: pytest.MonkeyPatch, backdate: Any
 ) -> None:
     """A run record written between the snapshot and the deletions protects its payloads."""
     ref = local_store.put("referenced during gc")
+    backdate(local_store)
     real = _maintenance._protected_now
 
     def record_then_check(*args: Any) -> set[str]:
@@ -196,11 +201,12 @@ def test_gc_spares_a_payload_referenced_after_the_snapshot(
 
 @pytest.mark.parametrize("backend", ["local_store", "memory_store"])
 def test_gc_restores_a_payload_saved_while_it_was_deleted(
-    request: pytest.FixtureRequest, backend: str, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest, backend: str, monkeypatch: pytest.MonkeyPatch, backdate: Any
 ) -> None:
     """A writer saving the same payload while gc removes it wins: the bytes are put back."""
     store: pk.Store = request.getfixturevalue(backend)
     ref = store.put("saved again")
+    backdate(store)
     real = _maintenance._move_aside
 
     def move_then_write(store_: pk.Store, key: str) -> str | None:
@@ -215,10 +221,11 @@ def test_gc_restores_a_payload_saved_while_it_was_deleted(
     assert verify_store(store).ok
 
 
-def test_gc_with_a_concurrent_writer(local_store: pk.Store) -> None:
+def test_gc_with_a_concurrent_writer(local_store: pk.Store, backdate: Any) -> None:
     """Every payload a writer thread saves while gc runs is still there, intact, afterwards."""
     for i in range(200):
         local_store.put(f"old {i}")
+    backdate(local_store)
     start = datetime.now(UTC)  # every write below happens after this cutoff
     saved: list[pk.PayloadRef] = []
     stop = threading.Event()
@@ -250,9 +257,10 @@ def test_gc_validates_arguments(cli: Any, local_store: pk.Store) -> None:
         collect_garbage(local_store, keep_runs=-1)
 
 
-def test_gc_removes_emptied_directories(cli: Any, local_store: pk.Store) -> None:
+def test_gc_removes_emptied_directories(cli: Any, local_store: pk.Store, backdate: Any) -> None:
     """After gc, a local store keeps no empty fan-out directories, and writing still works."""
     local_store.put("short-lived")
+    backdate(local_store)
     assert cli("gc", local_store.url, "--older-than", "0")[0] == 0
     assert not any(Path(local_store.url, "objects", "blake3").iterdir())
     assert not any(Path(local_store.url, "manifests", "blake3").iterdir())
@@ -304,10 +312,11 @@ def test_gc_removes_what_a_crashed_gc_moved_aside(local_store: pk.Store) -> None
 
 
 def test_gc_rechecks_run_records_before_each_deletion(
-    local_store: pk.Store, make_record: Any, monkeypatch: pytest.MonkeyPatch
+    local_store: pk.Store, make_record: Any, monkeypatch: pytest.MonkeyPatch, backdate: Any
 ) -> None:
     """A run record that lands while gc is deleting protects the payloads it references."""
     first, second = local_store.put("first"), local_store.put("second")
+    backdate(local_store)
     real = _maintenance._move_aside
     written: list[str] = []
 
@@ -336,13 +345,14 @@ for i in range(300):
 """
 
 
-def test_gc_with_a_writer_process(local_store: pk.Store, tmp_path: Path) -> None:
+def test_gc_with_a_writer_process(local_store: pk.Store, tmp_path: Path, backdate: Any) -> None:
     """Payloads another process saves while gc runs all survive, and the store verifies."""
     import subprocess
     import sys
 
     for i in range(200):
         local_store.put(f"old {i}")
+    backdate(local_store)
     start = datetime.now(UTC)
     src = str(Path(pk.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": src}
@@ -359,4 +369,65 @@ def test_gc_with_a_writer_process(local_store: pk.Store, tmp_path: Path) -> None
     assert len(report.removed) == 200
     assert len(digests) == 300
     assert all(local_store.get(d).startswith("from another process") for d in digests)
+    assert verify_store(local_store).ok
+
+
+def test_saving_an_old_payload_again_refreshes_its_manifest(
+    local_store: pk.Store, backdate: Any
+) -> None:
+    """A dedup hit on an old payload rewrites its manifest's time, so gc sees it as new."""
+    ref = local_store.put("reused")
+    backdate(local_store)
+    assert local_store.put("reused") == ref
+    assert datetime.now(UTC) - local_store.info(ref).created_at < timedelta(minutes=1)
+    report = collect_garbage(local_store, keep_runs=0, older_than=timedelta(days=1), dry_run=False)
+    assert report.removed == []
+    assert local_store.get(ref) == "reused"
+
+
+def test_saving_a_young_payload_again_writes_nothing(local_store: pk.Store) -> None:
+    """A dedup hit on a payload saved minutes ago leaves its manifest untouched."""
+    ref = local_store.put("fresh")
+    path = _manifest_path(local_store, ref)
+    before = path.read_bytes(), path.stat().st_mtime_ns
+    assert local_store.put("fresh") == ref
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+
+
+def test_gc_never_removes_payloads_younger_than_the_refresh_window(
+    cli: Any, local_store: pk.Store
+) -> None:
+    """Even with older_than=0, a payload saved in the last minutes stays, and gc says why."""
+    ref = local_store.put("just saved")
+    report = collect_garbage(local_store, keep_runs=0, older_than=timedelta(0), dry_run=False)
+    assert report.removed == []
+    assert report.payload_cutoff < report.cutoff
+    assert local_store.exists(ref)
+    code, out, _ = cli("gc", local_store.url, "--older-than", "0")
+    assert code == 0
+    assert "payloads saved in the last ten minutes always stay" in out
+    assert local_store.exists(ref)
+
+
+def test_a_resave_racing_gc_writes_the_bytes_again(
+    local_store: pk.Store, backdate: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gc removing a payload between a save's dedup check and its manifest: the save rewrites it."""
+    ref = local_store.put("raced")
+    backdate(local_store)
+    real = type(local_store)._exists
+    collected: list[str] = []
+
+    def exists_then_collected(self: pk.Store, key: str) -> bool:
+        found = real(self, key)
+        if not collected and key.startswith("objects/"):
+            collected.append(key)  # the save saw the bytes; now a collection removes them
+            gc = collect_garbage(self, keep_runs=0, older_than=timedelta(0), dry_run=False)
+            assert [f.digest for f in gc.removed] == [ref.digest]
+        return found
+
+    monkeypatch.setattr(type(local_store), "_exists", exists_then_collected)
+    assert local_store.put("raced") == ref
+    monkeypatch.undo()
+    assert local_store.get(ref) == "raced"
     assert verify_store(local_store).ok

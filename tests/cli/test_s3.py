@@ -51,10 +51,13 @@ def test_verify_on_s3_finds_corruption(cli: Any, s3_cli_store: Target) -> None:
     assert "corrupt" in out
 
 
-def test_runs_and_gc_on_s3(cli: Any, cli_json: Any, s3_cli_store: Target, make_record: Any) -> None:
+def test_runs_and_gc_on_s3(
+    cli: Any, cli_json: Any, s3_cli_store: Target, make_record: Any, backdate: Any
+) -> None:
     """gc on S3 keeps what the kept run references and removes the rest."""
     store, target = s3_cli_store
     kept, dropped = store.put("kept"), store.put("dropped")
+    backdate(store)
     store.put_record("runs", "r1", make_record("r1", {"x": kept}))
     assert [r["run_id"] for r in cli_json("runs", *target)] == ["r1"]
     report = cli_json("gc", *target, "--older-than", "0", "--keep-runs", "1")
@@ -79,13 +82,14 @@ def test_gc_on_s3_removes_old_leftovers_only(s3_cli_store: Target) -> None:
 
 
 def test_gc_on_s3_restores_a_payload_saved_meanwhile(
-    s3_cli_store: Target, monkeypatch: pytest.MonkeyPatch
+    s3_cli_store: Target, monkeypatch: pytest.MonkeyPatch, backdate: Any
 ) -> None:
     """On S3 too, a payload saved again while gc removes it is put back intact."""
     from payloadkit import _maintenance
 
     store, _ = s3_cli_store
     ref = store.put("saved again")
+    backdate(store)
     real = _maintenance._move_aside
 
     def move_then_write(store_: pk.Store, key: str) -> str | None:
@@ -98,3 +102,28 @@ def test_gc_on_s3_restores_a_payload_saved_meanwhile(
     assert [f.digest for f in report.spared] == [ref.digest]
     assert store.get(ref) == "saved again"
     assert verify_store(store).ok
+
+
+def test_verify_and_gc_handle_interrupted_multipart_uploads(
+    cli: Any, cli_json: Any, s3_cli_store: Target
+) -> None:
+    """An upload a killed writer left is a problem for verify, listed by a dry run, aborted by gc."""
+    from payloadkit.stores import S3Store
+
+    store, target = s3_cli_store
+    assert isinstance(store, S3Store)
+    ref = store.put("kept")
+    key = "objects/blake3/ab/" + "ab" * 32 + ".pkl"
+    store.fs.call_s3("create_multipart_upload", Bucket=store.bucket, Key=store.prefix + key)
+    # moto reports a start time years ago: older than any grace period.
+    code, out, _ = cli("verify", *target)
+    assert code == 1
+    assert "upload" in out
+    assert "never completed" in out
+    dry = cli_json("gc", *target, "--dry-run")
+    assert [(f["kind"], f["key"]) for f in dry["removed"]] == [("upload", key)]
+    assert store.incomplete_uploads() != []
+    report = cli_json("gc", *target)
+    assert [f["kind"] for f in report["removed"]] == ["upload"]
+    assert store.incomplete_uploads() == []
+    assert store.get(ref) == "kept"

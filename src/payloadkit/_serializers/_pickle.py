@@ -8,7 +8,12 @@ without large buffers is stored as a plain pickle file.
 
 from __future__ import annotations
 
+import functools
+import importlib
+import io
 import pickle
+import sys
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -101,14 +106,22 @@ class CloudpickleSerializer(PickleSerializer):
 
 
 class DillSerializer(PickleSerializer):
-    """dill: pickles more of Python (closures, generators' code, sessions); in-band only."""
+    """dill: pickles more of Python (closures, generators' code, sessions); in-band only.
+
+    Imported modules are pickled by name. dill on its own stores the contents of a module
+    that is not installed in site-packages (a checkout on ``sys.path``, an editable
+    install) and, on load, writes them over that module in the loading process, replacing
+    its state (its locks, caches and settings). Only ``__main__`` keeps dill's own handling.
+    """
 
     name = "dill"
     libraries = ("dill",)
 
     def dump_frames(self, obj: Any) -> Sequence[Buffer]:
         dill = require("dill", "The 'dill' serializer")
-        return [dill.dumps(obj, protocol=5)]
+        out = io.BytesIO()
+        _module_safe_pickler(dill)(out, protocol=5).dump(obj)
+        return [out.getbuffer()]
 
     def _load(self, data: memoryview, buffers: list[memoryview]) -> Any:
         dill = require("dill", "The 'dill' serializer")
@@ -123,3 +136,20 @@ def _check_protocol(protocol: object, python: object, name: str) -> None:
             f"this Python reads up to protocol {pickle.HIGHEST_PROTOCOL}. "
             "Load it with a newer Python."
         )
+
+
+@functools.cache
+def _module_safe_pickler(dill: Any) -> Any:
+    """A dill Pickler that pickles imported modules (except ``__main__``) by name."""
+
+    class ModuleSafePickler(dill.Pickler):  # type: ignore[misc]
+        def reducer_override(self, obj: Any) -> Any:
+            if (
+                isinstance(obj, types.ModuleType)
+                and obj.__name__ != "__main__"
+                and sys.modules.get(obj.__name__) is obj
+            ):
+                return importlib.import_module, (obj.__name__,)
+            return NotImplemented
+
+    return ModuleSafePickler

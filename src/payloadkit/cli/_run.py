@@ -7,6 +7,7 @@ import sys
 import time
 from typing import Any
 
+from payloadkit.cli._args import add_storage_options
 from payloadkit.cli._output import format_size, print_table
 
 __all__ = ["add_commands"]
@@ -22,6 +23,7 @@ def add_commands(commands: Any) -> None:
     )
     run.add_argument("app", metavar="APP.py", help="the Python file defining the App")
     run.add_argument("--storage", metavar="URL", help="the store to use instead of the App's own")
+    add_storage_options(run)
     run.add_argument(
         "--executor",
         metavar="EXECUTOR",
@@ -33,21 +35,33 @@ def add_commands(commands: Any) -> None:
         "demo",
         help="run the demo: a DataFrame handed from one worker process to another",
         description="A source Work builds a DataFrame; a destination Work in another process "
-        "receives its copy through the default store (.payloadkit/ here) and prints it.",
+        "receives its copy through the store (by default .payloadkit/ here) and prints it.",
     )
+    demo.add_argument(
+        "--storage",
+        metavar="URL",
+        help="the store: a directory, s3://... (default: $PAYLOADKIT_STORAGE, else .payloadkit)",
+    )
+    add_storage_options(demo)
     demo.add_argument("--rows", type=int, default=100_000, help="rows of the DataFrame")
     demo.add_argument("--columns", type=int, default=10, help="float64 columns of the DataFrame")
     demo.add_argument("--serializer", help="serializer for the frame (default: parquet)")
-    demo.add_argument("--executor", default="process", help="where the Works run")
+    demo.add_argument(
+        "--executor",
+        default="process",
+        help="inline, process (default), or a Dask scheduler address tcp://HOST:PORT",
+    )
     demo.set_defaults(handler=_demo)
 
 
 def _run(args: argparse.Namespace) -> int:
     from payloadkit.app._loader import load_app
 
+    if args.storage_option and not args.storage:
+        return _usage("run", "--storage-option needs --storage URL")
     app = load_app(args.app)
     if args.storage:
-        app.storage, app.storage_options = args.storage, None
+        app.storage, app.storage_options = args.storage, dict(args.storage_option) or None
     if args.executor:
         app.executor = args.executor
     started = time.perf_counter()
@@ -64,7 +78,10 @@ def _run(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from payloadkit.app._demo import demo_app
 
-    app = demo_app(args.rows, args.columns, args.serializer, args.executor)
+    if args.storage_option and not args.storage:
+        return _usage("demo", "--storage-option needs --storage URL")
+    app = demo_app(args.rows, args.columns, args.serializer, args.executor, args.storage)
+    app.storage_options = dict(args.storage_option) or None
     started = time.perf_counter()
     record = app.run()
     elapsed = time.perf_counter() - started
@@ -87,3 +104,8 @@ def _demo(args: argparse.Namespace) -> int:
         ],
     )
     return 0
+
+
+def _usage(command: str, message: str) -> int:
+    print(f"payloadkit {command}: error: {message}", file=sys.stderr)
+    return 2

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from payloadkit._manifest import Manifest
+from payloadkit.cli._args import add_storage_options
 from payloadkit.cli._output import format_size, print_table
 from payloadkit.cli._preview import preview
 from payloadkit.cli._progress import progress_callback
@@ -47,28 +48,10 @@ def _age(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _option(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
-    try:
-        return key, json.loads(value)
-    except ValueError:
-        return key, value
-
-
 def _command(commands: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(name, help=help, description=description)
     parser.add_argument("url", metavar="URL", help="the store: a directory, memory://, s3://...")
-    parser.add_argument(
-        "--storage-option",
-        metavar="KEY=VALUE",
-        type=_option,
-        action="append",
-        default=[],
-        help="an fsspec storage option (repeatable; VALUE is JSON when it parses); "
-        "keep credentials in the environment",
-    )
+    add_storage_options(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
@@ -398,7 +381,9 @@ def _gc(args: argparse.Namespace) -> int:
         print(f"kept     {finding.kind:<8} {finding.key}  (saved or referenced meanwhile)")
     print(
         f"{verb} {len(report.removed)} item(s), {len(report.removed_runs)} run record(s): "
-        f"{format_size(report.bytes_freed)} freed; kept {len(report.kept_runs)} run(s) and "
-        f"everything created after {report.cutoff}"
+        f"{format_size(report.bytes_freed)} freed; kept {len(report.kept_runs)} run(s), what "
+        f"they reference, and every payload saved after {report.payload_cutoff}"
     )
+    if report.payload_cutoff != report.cutoff:
+        print("(payloads saved in the last ten minutes always stay: a run may be using them)")
     return 0

@@ -23,6 +23,7 @@ import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from payloadkit._config import settings
@@ -45,11 +46,15 @@ from payloadkit.errors import (
     UnknownSerializerError,
 )
 
-__all__ = ["Callback", "Store"]
+__all__ = ["REFRESH_AFTER", "Callback", "Store"]
 
 _RECORD_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\Z")
 _MANIFEST_NAME_RE = re.compile(r"\Amanifests/(blake3|sha256)/[0-9a-f]{2}/([0-9a-f]{64})\.json\Z")
 MAX_RECORD_BYTES = 64 * 1024 * 1024
+#: Saving a stored payload whose manifest is older than this rewrites the manifest with the
+#: current time (a younger one is left alone: a dedup hit then writes nothing). Garbage
+#: collection never removes a payload younger than this, whatever its cutoff.
+REFRESH_AFTER = timedelta(minutes=10)
 #: Errors a serializer raises without naming the payload; get() adds the payload's context.
 _REWRAPPED = (DeserializationError, IntegrityError, ConfigurationError)
 
@@ -163,7 +168,14 @@ class Store(ABC):
             stored = existing is not None and self._exists(existing.object_key)
         except OSError as exc:
             raise self._store_error("check", ref.digest, exc) from exc
-        if existing is not None and stored and _signed_by_signer(existing, keyring):
+        # An old payload saved again gets its manifest rewritten with a fresh time, so a
+        # collection running now sees it as new (see payloadkit._maintenance).
+        if (
+            existing is not None
+            and stored
+            and _signed_by_signer(existing, keyring)
+            and datetime.now(UTC) - existing.created_at < REFRESH_AFTER
+        ):
             return existing.ref
         manifest = Manifest(
             ref.with_store(None),
@@ -179,6 +191,10 @@ class Store(ABC):
             if not stored:
                 self._write_object(manifest.object_key, encoded, callback)
             self._write_small(manifest_key(ref.digest), manifest.to_bytes())
+            if stored and not self._exists(manifest.object_key):
+                # A collection removed the bytes between the check and the new manifest.
+                self._write_object(manifest.object_key, encoded, callback)
+                self._write_small(manifest_key(ref.digest), manifest.to_bytes())
         except PayloadkitError:
             raise
         except OSError as exc:

@@ -342,24 +342,8 @@ class S3Store(FsspecStore):
     # -- housekeeping -----------------------------------------------------------------
     def incomplete_uploads(self) -> list[tuple[str, datetime]]:
         """Multipart uploads under this store never completed nor aborted (key, start time)."""
-
-        async def go() -> list[tuple[str, datetime]]:
-            found: list[tuple[str, datetime]] = []
-            marker: dict[str, str] = {}
-            while True:
-                page = await self._call("list_multipart_uploads", Prefix=self.prefix, **marker)
-                found += [
-                    (upload["Key"][len(self.prefix) :], upload["Initiated"])
-                    for upload in page.get("Uploads", [])
-                ]
-                if not page.get("IsTruncated"):
-                    return found
-                marker = {
-                    "KeyMarker": page["NextKeyMarker"],
-                    "UploadIdMarker": page["NextUploadIdMarker"],
-                }
-
-        return self._run(go)
+        uploads = self._run(self._uploads)
+        return [(upload["Key"][len(self.prefix) :], upload["Initiated"]) for upload in uploads]
 
     def abort_incomplete_uploads(self, older_than: timedelta = timedelta(hours=1)) -> int:
         """Abort multipart uploads under this store started before ``older_than`` ago.
@@ -368,11 +352,13 @@ class S3Store(FsspecStore):
         invisible until this (``payloadkit gc``) or a bucket lifecycle rule removes them.
         Returns how many were aborted.
         """
-        cutoff = datetime.now(UTC) - older_than
+        return self._abort_uploads(datetime.now(UTC) - older_than)
+
+    def _abort_uploads(self, cutoff: datetime) -> int:
+        """Abort the multipart uploads under this store started at or before ``cutoff``."""
 
         async def go() -> int:
-            page = await self._call("list_multipart_uploads", Prefix=self.prefix)
-            stale = [u for u in page.get("Uploads", []) if u["Initiated"] <= cutoff]
+            stale = [u for u in await self._uploads() if u["Initiated"] <= cutoff]
             for upload in stale:
                 await self._call(
                     "abort_multipart_upload", Key=upload["Key"], UploadId=upload["UploadId"]
@@ -380,6 +366,20 @@ class S3Store(FsspecStore):
             return len(stale)
 
         return self._run(go)
+
+    async def _uploads(self) -> list[dict[str, Any]]:
+        """Every multipart upload in progress under this store's prefix, page after page."""
+        found: list[dict[str, Any]] = []
+        marker: dict[str, str] = {}
+        while True:
+            page = await self._call("list_multipart_uploads", Prefix=self.prefix, **marker)
+            found += page.get("Uploads", [])
+            if not page.get("IsTruncated"):
+                return found
+            marker = {
+                "KeyMarker": page["NextKeyMarker"],
+                "UploadIdMarker": page["NextUploadIdMarker"],
+            }
 
 
 def _parts(frames: list[memoryview], part_size: int) -> Iterator[list[memoryview]]:
