@@ -21,11 +21,14 @@ to the plugin by default. A serializer with no ``types`` is chosen by name only
 (``Payload(obj, serializer="name")``) or per type with ``configure(serializers=...)``.
 
 The minimal serializer implements ``dumps``/``loads``; ``dump_frames`` (zero-copy
-buffers), ``dump_file`` (a native writer to a local path, with ``writes_files = True``)
-and ``load(data, type_name)`` (handed the recorded type) are used when offered. Set
-``runs_code_on_load = True`` if loading can run code (pickle-like formats), list the
-distributions whose versions matter in ``libraries``, and raise
-:class:`payloadkit.errors.SerializationError` for objects the serializer does not take.
+buffers), ``dump_file`` (a native writer to a local path, with ``writes_files = True``;
+add ``writes_sequentially = True`` when that writer only appends, and the file is
+hashed while it is written) and ``load(data, type_name)`` (handed the recorded type)
+are used when offered. Set ``runs_code_on_load = True`` if loading can run code
+(pickle-like formats), list the distributions whose versions matter in ``libraries``,
+override ``warm_up`` to import what the methods import lazily (worker processes call it
+as they start), and raise :class:`payloadkit.errors.SerializationError` for objects the
+serializer does not take.
 A plugin's tests subclass :class:`payloadkit.testing.SerializerTests`.
 
 How plugins are loaded and reported
