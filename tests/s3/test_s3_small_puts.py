@@ -140,3 +140,34 @@ def test_large_objects_are_looked_up_first(
     _requests(proxy)
     store.put(b"x" * 5000)
     assert _requests(proxy) == [("GET", "manifests"), ("PUT", "objects"), ("PUT", "manifests")]
+
+
+def test_body_reader_reads_frames_end_to_end() -> None:
+    """The upload body over several frames reads, seeks and sizes like their concatenation."""
+    frames = [memoryview(b"abc"), memoryview(b""), memoryview(b"defgh"), memoryview(b"ij")]
+    reader = _s3._ViewReader(frames)
+    assert len(reader) == 10
+    chunk = bytearray(4)
+    got = []
+    while n := reader.readinto(chunk):
+        got.append(bytes(chunk[:n]))
+    assert b"".join(got) == b"abcdefghij"
+    assert [len(part) for part in got] == [4, 4, 2]
+    reader.seek(-3, 2)
+    assert reader.read() == b"hij"
+    reader.seek(2)
+    assert len(reader) == 8
+    assert reader.read(3) == b"cde"
+
+
+def test_multi_frame_object_in_one_put(store: pk.Store, proxy: FaultProxy) -> None:
+    """An object of several frames above the bytes-copy size goes up in one PUT, intact."""
+    np = pytest.importorskip("numpy")
+    array = np.random.default_rng(3).random((5 << 20) // 8)
+    _requests(proxy)
+    ref = store.put({"a": array, "b": array[::-1].copy()}, serializer="pickle")
+    assert ref.size > _s3.BYTES_BODY_MAX
+    assert _requests(proxy).count(("PUT", "objects")) == 1
+    loaded = store.get(ref)
+    assert (loaded["a"] == array).all()
+    assert (loaded["b"] == array[::-1]).all()
