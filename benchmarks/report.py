@@ -127,9 +127,16 @@ def write_markdown(results: list[Result], meta: dict[str, Any], path: str, chart
         "when other processes hold the cores, payloadkit's large-object figures degrade",
         "more than the single-threaded by-hand ones, so compare runs at similar load.",
         "",
+        "The hand-over rows run an App with the process executor and time a DataFrame from",
+        "the source Work setting it to the destination Work holding it, beside the same",
+        "serializer's round trip to a file by hand. The S3 rows run against moto's S3 server",
+        "on loopback, started as the tests start it: moto answers one request at a time, so",
+        "they compare the requests each side makes more than S3's own throughput.",
+        "",
         f"Machine: {meta['machine']}; Python {meta['python']}; {meta['versions']}; "
         f"load average {meta['load_before']} before, {meta['load_after']} after; "
-        f"{'quick run' if meta['quick'] else 'full run'}, {meta['duration_s']:.0f} s.",
+        f"{'quick run' if meta['quick'] else 'full run'}, {meta['duration_s']:.0f} s."
+        + (f" Conditions: {meta['conditions']}" if meta.get("conditions") else ""),
         "",
         "| " + " | ".join(HEADER) + " |",
         "|" + "---|" * len(HEADER),

@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--output-dir", default=os.path.dirname(HERE), help="where results and docs are written"
     )
     parser.add_argument("--no-chart", action="store_true", help="skip the matplotlib chart")
+    parser.add_argument(
+        "--conditions", default="", help="what else the machine was doing, for the results page"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -235,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
     info = meta(cfg, load_before, started)
+    info["conditions"] = args.conditions
     out = args.output_dir
     report.print_table(results)
     report.write_json(results, info, os.path.join(out, "benchmarks", "results", "latest.json"))

@@ -9,7 +9,6 @@ masked array for ``numpy``) falls through to pickle; explicit choices never fall
 from __future__ import annotations
 
 import contextlib
-import mmap
 import os
 import tempfile
 from collections.abc import Sequence
@@ -17,12 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from payloadkit._digest import DEFAULT_ALGORITHM, as_bytes_view, hash_buffers
+from payloadkit._filehash import hash_file, hash_while_writing
 from payloadkit._registry import registry
 from payloadkit._serializer import Buffer, Serializer, qualified_name
 from payloadkit._serializers._pickle import PortablePickleSerializer
 from payloadkit.errors import ConfigurationError, SerializationError
 
-__all__ = ["Encoded", "Explanation", "candidates", "encode", "explain"]
+__all__ = ["Encoded", "Explanation", "candidates", "encode", "explain", "hash_file"]
 
 _PORTABLE_PICKLE = PortablePickleSerializer()
 
@@ -118,8 +118,7 @@ def _encode_with(obj: Any, serializer: Serializer, reason: str, spool_dir: str |
         fd, path = tempfile.mkstemp(prefix="spool-", suffix=serializer.extension, dir=spool_dir)
         os.close(fd)
         try:
-            serializer.dump_file(obj, path)
-            digest, size = hash_file(path)
+            digest, size = _dump_file(obj, serializer, path)
         except BaseException:
             os.unlink(path)
             raise
@@ -136,22 +135,16 @@ def _encode_with(obj: Any, serializer: Serializer, reason: str, spool_dir: str |
     )
 
 
+def _dump_file(obj: Any, serializer: Serializer, path: str) -> tuple[str, int]:
+    """Write ``obj`` to ``path`` with the serializer's native writer; the file's digest and size."""
+    if serializer.writes_sequentially:
+        return hash_while_writing(path, lambda: serializer.dump_file(obj, path))
+    serializer.dump_file(obj, path)
+    return hash_file(path)
+
+
 def _views(frames: Sequence[Buffer]) -> list[memoryview]:
     return [as_bytes_view(frame) for frame in frames]
-
-
-def hash_file(path: str, algorithm: str = DEFAULT_ALGORITHM) -> tuple[str, int]:
-    """Digest and size of a local file, read through a memory mapping."""
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size == 0:
-            return hash_buffers([], algorithm), 0
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            view = memoryview(mapped)
-            try:
-                return hash_buffers([view], algorithm, size), size
-            finally:
-                view.release()
 
 
 def explain(obj: Any, serializer: str | None = None) -> Explanation:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from payloadkit._digest import parse_digest
@@ -50,7 +50,15 @@ class PayloadRef:
 
     def to_dict(self) -> dict[str, Any]:
         """The ref as a plain dict of JSON values."""
-        return asdict(self)
+        # Every field is a str, an int or None: no deep copy (dataclasses.asdict) is needed.
+        return {
+            "digest": self.digest,
+            "serializer": self.serializer,
+            "serializer_version": self.serializer_version,
+            "size": self.size,
+            "type": self.type,
+            "store": self.store,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PayloadRef:

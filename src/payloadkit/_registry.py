@@ -21,11 +21,14 @@ to the plugin by default. A serializer with no ``types`` is chosen by name only
 (``Payload(obj, serializer="name")``) or per type with ``configure(serializers=...)``.
 
 The minimal serializer implements ``dumps``/``loads``; ``dump_frames`` (zero-copy
-buffers), ``dump_file`` (a native writer to a local path, with ``writes_files = True``)
-and ``load(data, type_name)`` (handed the recorded type) are used when offered. Set
-``runs_code_on_load = True`` if loading can run code (pickle-like formats), list the
-distributions whose versions matter in ``libraries``, and raise
-:class:`payloadkit.errors.SerializationError` for objects the serializer does not take.
+buffers), ``dump_file`` (a native writer to a local path, with ``writes_files = True``;
+add ``writes_sequentially = True`` when that writer only appends, and the file is
+hashed while it is written) and ``load(data, type_name)`` (handed the recorded type)
+are used when offered. Set ``runs_code_on_load = True`` if loading can run code
+(pickle-like formats), list the distributions whose versions matter in ``libraries``,
+override ``warm_up`` to import what the methods import lazily (worker processes call it
+as they start), and raise :class:`payloadkit.errors.SerializationError` for objects the
+serializer does not take.
 A plugin's tests subclass :class:`payloadkit.testing.SerializerTests`.
 
 How plugins are loaded and reported
@@ -200,6 +203,12 @@ class _TypeTable:
             if klass in self.by_class:
                 return self.by_class[klass].name, klass
         return None
+
+    def resolve_imported(self) -> list[str]:
+        """Resolve the dotted names of every imported module; the names of all claims."""
+        for top in [top for top in self.pending if top in sys.modules]:
+            self._resolve(top)
+        return [claim.name for claim in self.by_class.values()]
 
     def _resolve(self, top: str) -> None:
         if top not in self.pending or top not in sys.modules:
@@ -477,6 +486,22 @@ class Registry:
                     source = f" ({entry.source()})" if entry is not None else ""
                     found = (hit[0], f"registered for {qualified_name(hit[1])}{source}")
             self._cache[cls] = found
+            return found
+
+    def likely(self) -> list[Serializer]:
+        """Serializers that objects of this process will probably get, for warming up.
+
+        Those chosen (``configure(serializers=...)``) or registered for types whose module
+        is already imported, then pickle and cloudpickle, the fallbacks for everything else.
+        """
+        with self._lock:
+            self._ensure_loaded()
+            names = [*self._user.resolve_imported(), *self._defaults.resolve_imported()]
+            found = []
+            for name in dict.fromkeys([*names, "pickle", "cloudpickle"]):
+                entry = self._entries.get(name)
+                if entry is not None and entry.serializer is not None and entry.status == "ok":
+                    found.append(entry.serializer)
             return found
 
     def __iter__(self) -> Iterator[str]:

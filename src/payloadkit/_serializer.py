@@ -59,6 +59,10 @@ class Serializer:
     libraries: ClassVar[tuple[str, ...]] = ()
     #: True when the serializer implements :meth:`dump_file` (a native writer to a path).
     writes_files: ClassVar[bool] = False
+    #: True when :meth:`dump_file` writes its file front to back and never rewrites bytes it
+    #: has written (pyarrow's parquet and IPC writers): payloadkit then hashes the file in
+    #: another thread while it is being written instead of reading it again afterwards.
+    writes_sequentially: ClassVar[bool] = False
 
     def dumps(self, obj: Any) -> Buffer:
         """Return the bytes of ``obj``."""
@@ -81,6 +85,17 @@ class Serializer:
     def load(self, data: memoryview, type_name: str) -> Any:
         """Rebuild the object, knowing the qualified name of the type that was saved."""
         return self.loads(data)
+
+    def warm_up(self) -> None:
+        """Do now what the first save or load would otherwise do on first use.
+
+        Worker processes call this at their start, in the background, for the
+        serializers they are likely to use, so that their first hand-over runs as fast as
+        the next. The base class reads the library versions recorded in manifests;
+        override it to also import what the methods import lazily. Keep it cheap, and
+        free of effects beyond the process's caches.
+        """
+        self.library_versions()
 
     def library_versions(self) -> dict[str, str]:
         """Versions of the libraries this serializer depends on, for the manifest."""

@@ -9,6 +9,7 @@ through the pandas metadata pyarrow records in the schema.
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Any
 
 from payloadkit._serializer import Serializer
@@ -51,6 +52,18 @@ def _to_table(obj: Any, name: str) -> Any:
         raise SerializationError(f"pyarrow cannot convert this DataFrame: {exc}") from exc
 
 
+def _warm_round_trip(serializer: Serializer) -> None:
+    """Save and load a one-row table, so that pyarrow's conversion code is loaded and ready."""
+    _check_pyarrow_safe()
+    pd = sys.modules.get("pandas")
+    if pd is not None:  # the process works with DataFrames: warm their conversion as well
+        sample, type_name = pd.DataFrame({"warm": [0.0]}), "pandas.core.frame.DataFrame"
+    else:
+        pa = require("pyarrow", f"The {serializer.name!r} serializer")
+        sample, type_name = pa.table({"warm": [0.0]}), "pyarrow.lib.Table"
+    serializer.load(memoryview(serializer.dumps(sample)), type_name)
+
+
 def _from_table(table: Any, type_name: str, what: str) -> Any:
     if not type_name.startswith("pandas."):
         return table
@@ -71,6 +84,12 @@ class ParquetSerializer(Serializer):
     extension = ".parquet"
     libraries = ("pyarrow", "pandas")
     writes_files = True
+    writes_sequentially = True
+
+    def warm_up(self) -> None:
+        super().warm_up()
+        require("pyarrow.parquet", "The 'parquet' serializer")
+        _warm_round_trip(self)
 
     def dump_file(self, obj: Any, path: str) -> None:
         pq = require("pyarrow.parquet", "The 'parquet' serializer")
@@ -105,6 +124,12 @@ class ArrowSerializer(Serializer):
     extension = ".arrow"
     libraries = ("pyarrow", "pandas")
     writes_files = True
+    writes_sequentially = True
+
+    def warm_up(self) -> None:
+        super().warm_up()
+        require("pyarrow.ipc", "The 'arrow' serializer")
+        _warm_round_trip(self)
 
     def dump_file(self, obj: Any, path: str) -> None:
         ipc = require("pyarrow.ipc", "The 'arrow' serializer")

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from payloadkit._digest import hash_buffers
+from payloadkit._filehash import hash_while_writing
 from payloadkit._serializer import Serializer
 from payloadkit.stores import open_store
 
@@ -64,6 +66,7 @@ class SerializerTests:
         """Capability attributes have the documented types."""
         assert isinstance(serializer.runs_code_on_load, bool)
         assert isinstance(serializer.writes_files, bool)
+        assert isinstance(serializer.writes_sequentially, bool)
         assert re.fullmatch(r"(\.[A-Za-z0-9_-]{1,16}){0,3}", serializer.extension)
         assert all(isinstance(t, type | str) for t in serializer.types)
         assert all(isinstance(lib, str) for lib in serializer.libraries)
@@ -101,6 +104,28 @@ class SerializerTests:
             self.assert_same(
                 sample, serializer.load(memoryview(path.read_bytes()), _type_name(sample))
             )
+
+    def test_sequential_writes_hash_like_the_finished_file(
+        self, serializer: Serializer, samples: list[Any], tmp_path: Path
+    ) -> None:
+        """A file hashed while a writer declaring writes_sequentially writes it gets its digest."""
+        if not (serializer.writes_files and serializer.writes_sequentially):
+            pytest.skip("the serializer does not declare sequential file writes")
+        for index, sample in enumerate(samples):
+            path = os.fspath(tmp_path / f"{index}{serializer.extension}")
+            Path(path).touch()
+            digest, size = hash_while_writing(path, lambda: serializer.dump_file(sample, path))  # noqa: B023
+            data = memoryview(Path(path).read_bytes())
+            assert (digest, size) == (hash_buffers([data]), data.nbytes)
+
+    def test_warm_up_leaves_round_trips_intact(
+        self, serializer: Serializer, samples: list[Any]
+    ) -> None:
+        """warm_up (which workers call at their start) succeeds and changes no result."""
+        serializer.warm_up()
+        for sample in samples:
+            data = serializer.dumps(sample)
+            self.assert_same(sample, serializer.load(memoryview(data), _type_name(sample)))
 
     def test_loads_from_read_only_and_writable_views(
         self, serializer: Serializer, samples: list[Any]

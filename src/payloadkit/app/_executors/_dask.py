@@ -22,6 +22,7 @@ from payloadkit._urls import is_local
 from payloadkit.app._executors._base import Executor, refuse_memory_store
 from payloadkit.app._host import Call, Outcome, WorkHost, apply_settings, failure, settings_for
 from payloadkit.app._runtime import Host
+from payloadkit.app._warmup import start_warm_up
 from payloadkit.errors import ConfigurationError
 from payloadkit.stores import Store
 
@@ -62,6 +63,7 @@ class WorkActor:
     def __init__(self, name: str, work: bytes, blob: dict[str, Any]) -> None:
         _install_routers()
         self._host = WorkHost(name, work, apply_settings(blob))
+        start_warm_up()  # in the background: the first run should not pay for first use
 
     def execute(self, call: Call) -> Outcome:
         """Run one call, capturing what it prints."""

@@ -3,8 +3,9 @@
 The parent passes one end of a socket pair as file descriptor ``FD``. Over it, the first
 message configures this process (the App's store, its storage options, signing keys, and
 the parent's ``sys.path``) and carries the pickled Work; later messages are calls, each
-answered with an Outcome. The settings travel only through this private channel.
-After each call the worker writes a sync marker on stdout and stderr, so that the parent
+answered with an Outcome. The settings travel only through this private channel. Once
+the Work is loaded, the worker warms up in the background (``payloadkit.app._warmup``),
+so that its first call does not pay for first use. After each call the worker writes a sync marker on stdout and stderr, so that the parent
 prints everything the run printed before it reports the run done.
 """
 
@@ -30,6 +31,7 @@ def _sync(seq: int) -> None:
 def serve(conn: Connection) -> None:
     """Answer calls until the parent says stop or goes away."""
     from payloadkit.app._host import WorkHost, apply_settings, failure
+    from payloadkit.app._warmup import start_warm_up
 
     _, name, work, blob = conn.recv()
     try:
@@ -37,6 +39,8 @@ def serve(conn: Connection) -> None:
     except Exception as exc:
         conn.send(("failed", failure(0, exc)))
         return
+    # With the Work loaded, its modules are imported: warm up what its payloads will use.
+    start_warm_up()
     conn.send(("ready", None))
     while True:
         try:

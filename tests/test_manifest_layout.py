@@ -1,0 +1,36 @@
+"""Manifest text layout: written on one line, read in any layout, signatures independent of it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import payloadkit as pk
+from payloadkit._manifest import Manifest, manifest_key
+
+KEY = "manifest-layout-key-0123456789abcdef"
+
+
+def _manifest_path(store: pk.Store, digest: str) -> Path:
+    return Path(store.root, *manifest_key(digest).split("/"))  # type: ignore[attr-defined]
+
+
+def test_manifest_is_written_on_one_line(local_store: pk.Store) -> None:
+    """A new manifest is one line of JSON with sorted keys that parses back to the same manifest."""
+    ref = local_store.put({"a": 1})
+    raw = _manifest_path(local_store, ref.digest).read_bytes()
+    assert b"\n" not in raw
+    data = json.loads(raw)
+    assert list(data) == sorted(data)
+    assert Manifest.parse(raw, local_store.url, ref.digest) == local_store.info(ref)
+
+
+def test_indented_signed_manifest_still_loads(local_store: pk.Store) -> None:
+    """A signed pickle whose manifest is in the older indented layout verifies and loads."""
+    pk.configure(secret=KEY)
+    ref = local_store.put({"signed": True}, serializer="pickle")
+    path = _manifest_path(local_store, ref.digest)
+    indented = json.dumps(json.loads(path.read_bytes()), sort_keys=True, indent=1).encode()
+    path.write_bytes(indented)
+    assert local_store.info(ref).signature is not None
+    assert local_store.get(ref) == {"signed": True}
