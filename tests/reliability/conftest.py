@@ -111,3 +111,19 @@ class OnDisk:
 def on_disk() -> OnDisk:
     """Helpers to read and alter a local store's files."""
     return OnDisk()
+
+
+@pytest.fixture
+def writer_totals() -> Callable[[list[Any]], dict[str, int]]:
+    """Wait for writer processes (see _writer.py) and add up the counts each printed as JSON."""
+
+    def gather(writers: list[Any]) -> dict[str, int]:
+        totals = {"puts": 0, "reads": 0, "corrupt": 0, "missing": 0}
+        for writer in writers:
+            out, err = writer.communicate(timeout=600)
+            assert writer.returncode == 0, err
+            for key, value in json.loads(out).items():
+                totals[key] += value
+        return totals
+
+    return gather

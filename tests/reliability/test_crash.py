@@ -7,7 +7,6 @@ payload the store lists must load and verify.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -166,16 +165,13 @@ def test_concurrent_writers_of_one_digest(tmp_path: Path, report_figure: Any) ->
     report_figure("same-digest writers: 4 processes, 4 succeeded, 1 intact object, 0 tmp leftovers")
 
 
-def test_eight_processes_hundred_puts(tmp_path: Path, report_figure: Any) -> None:
+def test_eight_processes_hundred_puts(
+    tmp_path: Path, report_figure: Any, writer_totals: Any
+) -> None:
     """8 processes x 100 puts of overlapping content, each read back, give 0 corrupt or missing reads."""
     root = tmp_path / "mix"
     writers = [_writer("mix", str(root), str(proc), "100") for proc in range(8)]
-    totals = {"puts": 0, "reads": 0, "corrupt": 0, "missing": 0}
-    for writer in writers:
-        out, err = writer.communicate(timeout=600)
-        assert writer.returncode == 0, err
-        for key, value in json.loads(out).items():
-            totals[key] += value
+    totals = writer_totals(writers)
     counts = _audit(pk.open_store(root))
     assert totals["corrupt"] == totals["missing"] == 0
     assert counts["partial"] == 0

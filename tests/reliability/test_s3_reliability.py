@@ -68,7 +68,7 @@ def _audit(server: S3Server, store: pk.Store) -> dict[str, int]:
 
 
 def test_eight_processes_hundred_puts_on_s3(
-    s3_server: S3Server, s3_store: pk.Store, report_figure: Any
+    s3_server: S3Server, s3_store: pk.Store, report_figure: Any, writer_totals: Any
 ) -> None:
     """8 processes x 100 puts of overlapping content to S3, each read back: 0 corrupt or missing reads."""
     env = {
@@ -86,12 +86,7 @@ def test_eight_processes_hundred_puts_on_s3(
         )
         for proc in range(8)
     ]
-    totals = {"puts": 0, "reads": 0, "corrupt": 0, "missing": 0}
-    for writer in writers:
-        out, err = writer.communicate(timeout=600)
-        assert writer.returncode == 0, err
-        for key, value in json.loads(out).items():
-            totals[key] += value
+    totals = writer_totals(writers)
     counts = _audit(s3_server, s3_store)
     assert totals["puts"] == 800
     assert totals["corrupt"] == totals["missing"] == 0
