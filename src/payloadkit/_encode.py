@@ -22,7 +22,7 @@ from payloadkit._serializer import Buffer, Serializer, qualified_name
 from payloadkit._serializers._pickle import PortablePickleSerializer
 from payloadkit.errors import ConfigurationError, SerializationError
 
-__all__ = ["Encoded", "Explanation", "candidates", "encode", "explain", "hash_file"]
+__all__ = ["Encoded", "Explanation", "candidates", "encode", "explain"]
 
 _PORTABLE_PICKLE = PortablePickleSerializer()
 

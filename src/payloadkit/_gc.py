@@ -163,7 +163,8 @@ def collect_garbage(
     """
     if keep_runs < 0 or older_than < timedelta(0):
         raise ValueError("keep_runs and older_than must not be negative")
-    cutoff = (now or datetime.now(UTC)) - older_than
+    started = now or datetime.now(UTC)
+    cutoff = started - older_than
     report = GcReport(store.url, dry_run, cutoff.isoformat(timespec="seconds"))
     records = run_records(store)
     report.kept_runs = _kept(records, keep_runs, cutoff)
@@ -171,12 +172,12 @@ def collect_garbage(
     seen_runs = {r["run_id"] for r in records}
     # A payload saved again while it is younger than REFRESH_AFTER keeps its manifest time:
     # never remove one that young, so such a save cannot race a collection.
-    payload_cutoff = min(cutoff, (now or datetime.now(UTC)) - REFRESH_AFTER)
+    payload_cutoff = min(cutoff, started - REFRESH_AFTER)
     report.payload_cutoff = payload_cutoff.isoformat(timespec="seconds")
     candidates = _payload_candidates(store, records, report.kept_runs, payload_cutoff)
     # A crash leftover is at least an hour old, whatever the cutoff: younger files may be
     # writes in progress (a large object's temporary file, an object before its manifest).
-    leftover_cutoff = min(cutoff, (now or datetime.now(UTC)) - IN_PROGRESS_GRACE)
+    leftover_cutoff = min(cutoff, started - IN_PROGRESS_GRACE)
     leftovers = _leftover_candidates(store, leftover_cutoff)
     uploads = [finding for finding, when in _upload_findings(store) if when <= leftover_cutoff]
     if dry_run:

@@ -51,14 +51,7 @@ class PayloadRef:
     def to_dict(self) -> dict[str, Any]:
         """The ref as a plain dict of JSON values."""
         # Every field is a str, an int or None: no deep copy (dataclasses.asdict) is needed.
-        return {
-            "digest": self.digest,
-            "serializer": self.serializer,
-            "serializer_version": self.serializer_version,
-            "size": self.size,
-            "type": self.type,
-            "store": self.store,
-        }
+        return {name: getattr(self, name) for name in _FIELD_NAMES}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PayloadRef:
@@ -102,3 +95,7 @@ class PayloadRef:
     def short(self) -> str:
         """The digest shortened for display: ``blake3:9f2c1a0b3d4e``."""
         return self.digest[: self.digest.index(":") + 13]
+
+
+#: The ref's fields in declaration order, the keys of its dict form.
+_FIELD_NAMES = tuple(f.name for f in fields(PayloadRef))

@@ -59,7 +59,7 @@ class LocalStore(Store):
 
     def _spool_dir(self) -> str:
         directory = self._path("tmp")
-        if directory not in self._dirs:
+        if directory not in self._dirs:  # once per store object: create it, sweep it
             self._ensure_dir(directory)
             remove_stale_files(directory, time.time() - STALE_AFTER)
         return directory

@@ -241,7 +241,8 @@ class S3Store(FsspecStore):
     # -- small objects and lookups ---------------------------------------------------
     def _read_small(self, key: str) -> bytes:
         async def go() -> bytes:
-            for failures in range(READ_ATTEMPTS):
+            failures = 0
+            while True:
                 response = await self._call("get_object", Key=self._key(key))
                 try:
                     return bytes(await response["Body"].read())
@@ -250,8 +251,8 @@ class S3Store(FsspecStore):
                         raise _ShortBodyError(0, f"the response body broke off: {exc}") from exc
                 finally:
                     response["Body"].close()
-                await asyncio.sleep(min(0.1 * 2 ** (failures + 1), 5.0))
-            raise AssertionError("unreachable")
+                failures += 1
+                await asyncio.sleep(_backoff(failures))
 
         return self._run(go)
 
@@ -467,7 +468,7 @@ class S3Store(FsspecStore):
                 failures += 1
                 if isinstance(exc, _ShortBodyError):
                     position = exc.position
-                await asyncio.sleep(min(0.1 * 2**failures, 5.0))
+                await asyncio.sleep(_backoff(failures))
 
     # -- housekeeping -----------------------------------------------------------------
     def incomplete_uploads(self) -> list[tuple[str, datetime]]:
@@ -553,6 +554,11 @@ def _total_size(response: dict[str, Any], ranged: dict[str, str]) -> int:
     if ranged and "ContentRange" in response:
         return int(str(response["ContentRange"]).rsplit("/", 1)[1])
     return int(response.get("ContentLength", 0))
+
+
+def _backoff(failures: int) -> float:
+    """Seconds to wait before the next attempt after ``failures`` failed reads."""
+    return min(0.1 * 2.0**failures, 5.0)
 
 
 def _transient(exc: BaseException) -> bool:

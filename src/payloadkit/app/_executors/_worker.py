@@ -5,8 +5,9 @@ message configures this process (the App's store, its storage options, signing k
 the parent's ``sys.path``) and carries the pickled Work; later messages are calls, each
 answered with an Outcome. The settings travel only through this private channel. Once
 the Work is loaded, the worker warms up in the background (``payloadkit.app._warmup``),
-so that its first call does not pay for first use. After each call the worker writes a sync marker on stdout and stderr, so that the parent
-prints everything the run printed before it reports the run done.
+so that its first call does not pay for first use. After each call the worker writes a
+sync marker on stdout and stderr, so that the parent prints everything the run printed
+before it reports the run done.
 """
 
 from __future__ import annotations
