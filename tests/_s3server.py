@@ -110,6 +110,28 @@ class S3Server:
         self.client().create_bucket(Bucket=name)
         return name
 
+    def aws_env(self) -> dict[str, str]:
+        """The environment variables that give a process this server's credentials."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.key,
+            "AWS_SECRET_ACCESS_KEY": self.secret,
+            "AWS_DEFAULT_REGION": self.region,
+        }
+
+    def keys(self, prefix: str = "", bucket: str | None = None) -> list[str]:
+        """Every key under ``prefix``, listed page by page behind payloadkit's back."""
+        pages = self.client().get_paginator("list_objects_v2")
+        found: list[str] = []
+        for page in pages.paginate(Bucket=bucket or self.bucket, Prefix=prefix):
+            found += [item["Key"] for item in page.get("Contents", [])]
+        return found
+
+    def objects(self, prefix: str = "", bucket: str | None = None) -> Iterator[tuple[str, bytes]]:
+        """Every object under ``prefix`` with its bytes, read behind payloadkit's back."""
+        client = self.client()
+        for key in self.keys(prefix, bucket):
+            yield key, client.get_object(Bucket=bucket or self.bucket, Key=key)["Body"].read()
+
     def url(self, prefix: str | None = None) -> str:
         """A fresh store URL under the shared bucket."""
         return f"s3://{self.bucket}/{prefix or uuid.uuid4().hex}"

@@ -58,15 +58,10 @@ def test_example_runs(script: Path, tmp_path: Path) -> None:
 def test_dask_s3_example(tmp_path: Path, s3_server: Any) -> None:
     """The Dask + S3 flow runs on a LocalCluster against the test S3 server, secret kept out."""
     bucket = s3_server.create_bucket(f"example-{uuid.uuid4().hex[:8]}")
-    creds = {
-        "AWS_ACCESS_KEY_ID": s3_server.key,
-        "AWS_SECRET_ACCESS_KEY": s3_server.secret,
-        "AWS_DEFAULT_REGION": s3_server.region,
-    }
     script = ROOT / "examples" / "dask_s3_flow.py"
     url = f"s3://{bucket}/flow"
     args = ("--endpoint-url", s3_server.endpoint_url, "--rows", "20000")
-    done = _run_example(script, tmp_path, url, *args, env=creds)
+    done = _run_example(script, tmp_path, url, *args, env=s3_server.aws_env())
     assert done.returncode == 0, done.stderr
     assert "[root.north] sensor 0: 20000 readings" in done.stdout
     assert "[root.summarize] summarized 40000 readings" in done.stdout

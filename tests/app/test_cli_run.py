@@ -185,11 +185,7 @@ def test_demo_and_run_on_s3_with_storage_options(tmp_path: Path, s3_server: Any)
     """--storage s3://... with --storage-option reaches an S3-compatible server; creds from env."""
     bucket = s3_server.create_bucket("demo-cli")
     endpoint = f"endpoint_url={s3_server.endpoint_url}"
-    env = {
-        "AWS_ACCESS_KEY_ID": s3_server.key,
-        "AWS_SECRET_ACCESS_KEY": s3_server.secret,
-        "AWS_DEFAULT_REGION": s3_server.region,
-    }
+    env = s3_server.aws_env()
     for args in (
         ("demo", "--rows", "500"),
         ("run", str(EXAMPLE)),
@@ -228,10 +224,8 @@ def test_run_on_s3_with_credentials_from_the_environment(tmp_path: Path, s3_serv
     environment; the secret appears in no output and no object the run wrote."""
     url = s3_server.url()
     env = {
-        "AWS_ACCESS_KEY_ID": s3_server.key,
-        "AWS_SECRET_ACCESS_KEY": s3_server.secret,
+        **s3_server.aws_env(),
         "AWS_ENDPOINT_URL_S3": s3_server.endpoint_url,
-        "AWS_DEFAULT_REGION": s3_server.region,
         "PAYLOADKIT_CACHE": str(tmp_path / "cache"),
     }
     result = _cli("run", str(EXAMPLE), "--storage", url, cwd=tmp_path, env=env)

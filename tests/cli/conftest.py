@@ -89,9 +89,8 @@ def s3_cli_store(s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[pk.St
     Credentials come from the environment, as a user would pass them; only the endpoint
     is given on the command line.
     """
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", s3_server.region)
+    for name, value in s3_server.aws_env().items():
+        monkeypatch.setenv(name, value)
     bucket = s3_server.create_bucket(f"cli-{uuid.uuid4().hex[:12]}")
     url = f"s3://{bucket}/store"
     endpoint = s3_server.endpoint_url

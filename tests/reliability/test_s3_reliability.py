@@ -37,11 +37,7 @@ def _no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
 def _keys(server: S3Server, store: pk.Store, under: str = "") -> list[str]:
     """The keys under the store's prefix (relative to it), listed behind payloadkit's back."""
     prefix = store.url.split("/", 3)[3] + "/"
-    pages = server.client().get_paginator("list_objects_v2")
-    found: list[str] = []
-    for page in pages.paginate(Bucket=server.bucket, Prefix=prefix + under):
-        found += [item["Key"][len(prefix) :] for item in page.get("Contents", [])]
-    return found
+    return [key[len(prefix) :] for key in server.keys(prefix + under)]
 
 
 def _uploads(server: S3Server, store: pk.Store) -> int:

@@ -75,12 +75,7 @@ def test_secret_is_never_written_logged_or_raised(
 
 
 def _bucket_contents(s3_server: S3Server) -> list[str]:
-    client = s3_server.client()
-    texts = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=s3_server.bucket):
-        for item in page.get("Contents", []):
-            body = client.get_object(Bucket=s3_server.bucket, Key=item["Key"])["Body"].read()
-            texts.append(item["Key"] + body.decode("latin-1"))
+    texts = [key + body.decode("latin-1") for key, body in s3_server.objects()]
     assert texts
     return texts
 
