@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import payloadkit as pk
-from payloadkit import _config
+from payloadkit.stores._opened import forget_stores
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +21,7 @@ def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     pk.configure(reset=True)
     yield
     pk.configure(reset=True)
-    _config.forget_stores()
+    forget_stores()
 
 
 @pytest.fixture

@@ -131,5 +131,5 @@ class TestFsspecRenameStore(StoreTests):
         fs = fsspec.filesystem("file")
         root = (tmp_path / "fsspec-store").as_posix()
         store = FsspecStore(fs, root, f"file-via-fsspec://{root}")
-        assert store.atomic_mode == "rename"
+        assert store.backend.atomic_mode == "rename"
         return store

@@ -13,17 +13,14 @@ import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from payloadkit._registry import registry
 from payloadkit._signing import Keyring
 from payloadkit._urls import normalize_url
 from payloadkit.errors import ConfigurationError
 
-if TYPE_CHECKING:
-    from payloadkit.stores import Store
-
-__all__ = ["configure", "default_store", "load_policy", "settings", "store_for_url"]
+__all__ = ["configure", "generation", "load_policy", "settings"]
 
 DEFAULT_STORAGE = ".payloadkit"
 
@@ -45,7 +42,12 @@ class Settings:
 
 _lock = threading.RLock()
 _settings: Settings | None = None
-_stores: dict[str, Store] = {}
+_generation = 0
+
+
+def generation() -> int:
+    """A number that changes with every :func:`configure` (opened stores are then reopened)."""
+    return _generation
 
 
 def _from_environment() -> Settings:
@@ -95,7 +97,8 @@ def configure(
     pk.configure(reset=True)
     ```
     """
-    global _settings
+    global _settings, _generation
+    _check_types(storage, storage_options, serializers, secret, trusted_serializers, durable)
     with _lock:
         current = _from_environment() if reset or _settings is None else _settings
         if reset:
@@ -113,7 +116,45 @@ def configure(
         if durable is not None:
             current.durable = bool(durable)
         _settings = current
-        _stores.clear()
+        _generation += 1
+
+
+def _check_types(
+    storage: object,
+    storage_options: object,
+    serializers: object,
+    secret: object,
+    trusted_serializers: object,
+    durable: object,
+) -> None:
+    """Refuse arguments of the wrong type with a ConfigurationError naming the argument."""
+    expected: list[tuple[str, object, tuple[type, ...], str]] = [
+        ("storage", storage, (str, os.PathLike), "a URL or a path"),
+        ("storage_options", storage_options, (Mapping,), "a dict of fsspec options"),
+        (
+            "serializers",
+            serializers,
+            (Mapping,),
+            "a dict of types or dotted names to serializer names",
+        ),
+        ("secret", secret, (str, bytes, list, tuple), "a key (str or bytes) or a list of keys"),
+        (
+            "trusted_serializers",
+            trusted_serializers,
+            (str, list, tuple, set, frozenset),
+            "a list of serializer names",
+        ),
+        ("durable", durable, (bool,), "True or False"),
+    ]
+    for name, value, types, what in expected:
+        if value is not None and not isinstance(value, types):
+            raise ConfigurationError(
+                f"configure({name}=...) takes {what}, not {type(value).__name__}."
+            )
+    if isinstance(storage_options, Mapping) and not all(
+        isinstance(k, str) for k in storage_options
+    ):
+        raise ConfigurationError("configure(storage_options=...) takes option names as strings.")
 
 
 def load_policy(names: Iterable[str] | str) -> frozenset[str]:
@@ -127,32 +168,3 @@ def load_policy(names: Iterable[str] | str) -> frozenset[str]:
             f"trusted_serializers takes serializer names, e.g. ['parquet', 'numpy'], not {items!r:.80}."
         )
     return frozenset(items)
-
-
-def store_for_url(url: str) -> Store:
-    """The store at ``url``, opened once per process with the options configured for it."""
-    from payloadkit.stores import open_store
-
-    key = normalize_url(url)
-    with _lock:
-        store = _stores.get(key)
-        if store is None:
-            store = _stores[key] = open_store(key, **settings().options_for(key))
-        return store
-
-
-def remember_store(store: Store) -> None:
-    """Let refs that point at ``store``'s URL resolve to this very store object in this process."""
-    with _lock:
-        _stores.setdefault(normalize_url(store.url), store)
-
-
-def default_store() -> Store:
-    """The configured default store (``.payloadkit/`` in the working directory unless set)."""
-    return store_for_url(settings().storage)
-
-
-def forget_stores() -> None:
-    """Drop cached store objects (after a fork, or in tests)."""
-    with _lock:
-        _stores.clear()

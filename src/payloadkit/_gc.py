@@ -5,60 +5,53 @@ Garbage collection keeps, by rule:
 1. every payload referenced by a *kept* run record: the ``keep_runs`` most recent runs,
    every run that started after the cutoff (``now - older_than``), and every run record
    that appears while the collection runs;
-2. every payload whose manifest was written after the cutoff, or less than ten minutes
-   before the collection started, so anything saved while the collection runs is kept:
-   saving a payload that is already stored rewrites its manifest with the current time
-   when the manifest is older than ten minutes (a younger one is left alone, so a save
-   that hits the same bytes again and again writes nothing);
+2. every payload saved (or saved again) after the cutoff, or within the store's grace
+   period (ten minutes unless the store was created with another) before the collection
+   started: a save of a payload whose manifest is older than half the grace period
+   rewrites the manifest, so a payload that is in use is never older than that;
 3. objects without a manifest, files in ``tmp/`` and (on S3) multipart uploads never
    completed that are younger than an hour, whatever the cutoff (they may be writes in
    progress), and those whose age cannot be told;
-4. whatever it cannot read (a corrupt manifest, a corrupt run record) and files under
-   ``objects/`` that payloadkit did not write.
+4. whatever it cannot read (a damaged manifest or run record) and every file payloadkit
+   did not write: ``payloadkit verify`` reports those; gc never deletes them.
 
-Deletion is two-phase. The candidates are a snapshot taken first; just before each one
-is deleted, its manifest is read again (gone: skip; newer than the cutoff: keep) and the
-run records are listed again (a record that appeared since, or a kept one, that
-references it: keep). The manifest is removed first, so readers see "not found" rather
-than half a payload; the object's bytes are then moved aside, the manifest is checked
-once more, and if a writer saved the same payload meanwhile the bytes are moved back
-(content addressing makes any bytes at that key the same bytes). Only then are they
-deleted.
+While it runs, a collection holds a lease (:mod:`payloadkit.stores._lease`) that writers
+refreshing an old payload look for, and it stops before its next deletion if it cannot
+renew the lease. It removes a payload's manifest first (readers then see "not found",
+never half a payload); lists the run records again and puts the manifest back if a new
+one references it; then moves the object aside, puts it back if a writer saved the same
+bytes meanwhile, and only then deletes it. A writer of a new payload checks its object
+once more after writing its manifest, so whichever comes last repairs the other.
 
 A payload is protected by its manifest time only while a run uses it: a run that saves
-a payload, keeps only its ref for longer than ``older_than`` and writes its run record
-after that may find it collected. Choose ``older_than`` longer than your longest run.
+a payload, keeps only its ref for longer than ``older_than`` (and the grace period) and
+writes its run record after that may find it collected.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from payloadkit._layout import parse_key
 from payloadkit._maintenance import (
     IN_PROGRESS_GRACE,
     RUNS,
     Finding,
-    _digest_of_key,
-    _manifest_digests,
-    _modified,
-    _read_manifest,
-    _read_manifest_quietly,
-    _size,
+    Inventory,
     _store_errors,
-    _unowned_objects,
-    _upload_findings,
+    inventory,
+    read_manifest,
+    unowned_objects,
+    upload_findings,
 )
-from payloadkit._manifest import manifest_key
-from payloadkit.errors import IntegrityError, PayloadNotFoundError
-from payloadkit.stores import FsspecStore, LocalStore, Store
-from payloadkit.stores._base import REFRESH_AFTER
-from payloadkit.stores._s3 import S3Store
+from payloadkit.errors import IntegrityError, PayloadNotFoundError, StoreError
+from payloadkit.stores import IncompleteUploads, LocalBackend, Store
+from payloadkit.stores._lease import LEASE_FOR, GcLease
 
 __all__ = ["GcReport", "collect_garbage", "referenced_digests", "run_records"]
 
@@ -72,12 +65,14 @@ class GcReport:
     url: str
     dry_run: bool
     cutoff: str
-    #: Payloads saved after this are kept: the cutoff, or ten minutes ago when that is earlier.
+    #: Payloads saved after this are kept: the cutoff, or the grace period ago when earlier.
     payload_cutoff: str = ""
     kept_runs: list[str] = field(default_factory=list)
     removed_runs: list[str] = field(default_factory=list)
     removed: list[Finding] = field(default_factory=list)
     spared: list[Finding] = field(default_factory=list)
+    #: Damaged items left in place, and what could not be done on this store.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def bytes_freed(self) -> int:
@@ -96,32 +91,43 @@ class GcReport:
             "removed_runs": self.removed_runs,
             "removed": [f.__dict__ for f in self.removed],
             "spared": [f.__dict__ for f in self.spared],
+            "notes": self.notes,
         }
 
 
 # -- run records ------------------------------------------------------------------
-def run_records(store: Store) -> list[dict[str, Any]]:
-    """Every run record in the store, most recent first (by start time, then run id)."""
-    records = [store.get_record(RUNS, name) for name in store.list_records(RUNS)]
-    for record in records:
-        if record.get("kind") != "payloadkit.run" or not isinstance(record.get("run_id"), str):
-            raise IntegrityError(
-                f"A record under records/{RUNS}/ in {store.url} is not a payloadkit run record. "
-                "Move it elsewhere; garbage collection cannot tell what it references.",
-                store=store.url,
-            )
+def run_records(store: Store, damaged: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every readable run record in the store, most recent first (by start time, then id).
+
+    A record that is not JSON, not a run record, or has fields of the wrong types is
+    skipped; its name is appended to ``damaged`` when a list is given.
+    """
+    records = []
+    for name in store.list_records(RUNS):
+        try:
+            record = store.get_record(RUNS, name)
+        except PayloadNotFoundError:
+            continue  # deleted while we looked
+        except IntegrityError:
+            record = {}
+        if record.get("kind") == "payloadkit.run" and isinstance(record.get("run_id"), str):
+            records.append(record)
+        elif damaged is not None:
+            damaged.append(name)
     return sorted(records, key=lambda r: (str(r.get("started", "")), r["run_id"]), reverse=True)
 
 
 def referenced_digests(record: dict[str, Any]) -> set[str]:
     """Digests a run record references: its ``payloads`` list and every ref in Work states."""
-    found = {d for d in record.get("payloads", []) if isinstance(d, str)}
+    listed = record.get("payloads", [])
+    found = {d for d in listed if isinstance(d, str)} if isinstance(listed, list) else set()
     stack: list[Any] = [record.get("works", {})]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            if item.get("kind") == "payloadkit.Payload" and isinstance(item.get("ref"), dict):
-                digest = item["ref"].get("digest")
+            ref = item.get("ref")
+            if item.get("kind") == "payloadkit.Payload" and isinstance(ref, dict):
+                digest = ref.get("digest")
                 if isinstance(digest, str):
                     found.add(digest)
             stack.extend(item.values())
@@ -147,6 +153,19 @@ def _started_after(record: dict[str, Any], cutoff: datetime) -> bool:
 
 
 # -- garbage collection -----------------------------------------------------------
+@dataclass
+class _Plan:
+    """What one collection looks at: its times, the records, the candidates."""
+
+    started: datetime
+    cutoff: datetime
+    payload_cutoff: datetime
+    leftover_cutoff: datetime
+    keep_runs: int
+    seen_runs: set[str] = field(default_factory=set)
+    protected: set[str] = field(default_factory=set)
+
+
 @_store_errors
 def collect_garbage(
     store: Store,
@@ -163,152 +182,184 @@ def collect_garbage(
     """
     if keep_runs < 0 or older_than < timedelta(0):
         raise ValueError("keep_runs and older_than must not be negative")
+    marker = store.require_store()
     started = now or datetime.now(UTC)
     cutoff = started - older_than
+    plan = _Plan(
+        started,
+        cutoff,
+        min(cutoff, started - marker.grace),
+        min(cutoff, started - IN_PROGRESS_GRACE),
+        keep_runs,
+    )
     report = GcReport(store.url, dry_run, cutoff.isoformat(timespec="seconds"))
-    records = run_records(store)
-    report.kept_runs = _kept(records, keep_runs, cutoff)
-    report.removed_runs = [r["run_id"] for r in records if r["run_id"] not in report.kept_runs]
-    seen_runs = {r["run_id"] for r in records}
-    # A payload saved again while it is younger than REFRESH_AFTER keeps its manifest time:
-    # never remove one that young, so such a save cannot race a collection.
-    payload_cutoff = min(cutoff, started - REFRESH_AFTER)
-    report.payload_cutoff = payload_cutoff.isoformat(timespec="seconds")
-    candidates = _payload_candidates(store, records, report.kept_runs, payload_cutoff)
-    # A crash leftover is at least an hour old, whatever the cutoff: younger files may be
-    # writes in progress (a large object's temporary file, an object before its manifest).
-    leftover_cutoff = min(cutoff, started - IN_PROGRESS_GRACE)
-    leftovers = _leftover_candidates(store, leftover_cutoff)
-    uploads = [finding for finding, when in _upload_findings(store) if when <= leftover_cutoff]
+    report.payload_cutoff = plan.payload_cutoff.isoformat(timespec="seconds")
     if dry_run:
-        report.removed = [*candidates, *leftovers, *uploads]
+        _survey(store, plan, report)
         return report
-    for run_id in report.removed_runs:
-        store.delete_record(RUNS, run_id)
-    protected = _protected_now(store, seen_runs, cutoff, keep_runs)
-    seen_runs = set(store.list_records(RUNS))
-    for finding in candidates:
-        _add_new_runs(store, seen_runs, protected)
-        removed = _remove_payload(store, finding, protected, payload_cutoff)
-        (report.removed if removed else report.spared).append(finding)
-    for finding in leftovers:
-        removed = _remove_leftover(store, finding, leftover_cutoff)
-        (report.removed if removed else report.spared).append(finding)
-    if uploads and isinstance(store, S3Store):
-        store._abort_uploads(leftover_cutoff)
-        report.removed += uploads
-    if isinstance(store, LocalStore) and report.removed:
-        _prune_empty_directories(store)
+    with GcLease(store.backend, store.url) as lease:
+        candidates, leftovers = _survey(store, plan, report)
+        _collect(store, plan, report, lease, candidates, leftovers)
     return report
 
 
-def _prune_empty_directories(store: LocalStore) -> None:
-    """Remove the emptied ``<2 hex>`` directories of a local store (writers recreate them)."""
-    for top in ("objects", "manifests"):
-        for algorithm in ("blake3", "sha256"):
-            base = store._path(f"{top}/{algorithm}")
-            with contextlib.suppress(FileNotFoundError):
-                for name in os.listdir(base):
-                    with contextlib.suppress(OSError):  # not empty, or just refilled
-                        os.rmdir(os.path.join(base, name))
+def _survey(store: Store, plan: _Plan, report: GcReport) -> tuple[list[Finding], list[Finding]]:
+    """Decide what would go; on a dry run that is the report."""
+    damaged: list[str] = []
+    records = run_records(store, damaged)
+    report.notes += [
+        f"The run record {name!r} is damaged: it was kept, and what it references cannot be "
+        "told; `payloadkit verify` reports it."
+        for name in damaged
+    ]
+    report.kept_runs = _kept(records, plan.keep_runs, plan.cutoff)
+    report.removed_runs = [r["run_id"] for r in records if r["run_id"] not in report.kept_runs]
+    plan.seen_runs = {r["run_id"] for r in records} | set(damaged)
+    for record in records:
+        if record["run_id"] in report.kept_runs:
+            plan.protected |= referenced_digests(record)
+    found = inventory(store)
+    candidates = _payload_candidates(store, found, plan, report)
+    leftovers = _leftover_candidates(store, found, plan)
+    uploads = _stale_uploads(store, plan, report)
+    if report.dry_run:
+        report.removed = [*candidates, *leftovers, *uploads]
+    return candidates, [*leftovers, *uploads]
+
+
+def _collect(
+    store: Store,
+    plan: _Plan,
+    report: GcReport,
+    lease: GcLease,
+    candidates: list[Finding],
+    leftovers: list[Finding],
+) -> None:
+    for run_id in report.removed_runs:
+        lease.check()
+        store.delete_record(RUNS, run_id)
+    plan.seen_runs = set(store.list_records(RUNS)) - set(report.removed_runs)
+    for finding in candidates:
+        lease.check()
+        _add_new_runs(store, plan)
+        removed = _remove_payload(store, finding, plan)
+        (report.removed if removed else report.spared).append(finding)
+    uploads = [f for f in leftovers if f.kind == "upload"]
+    for finding in [f for f in leftovers if f.kind != "upload"]:
+        lease.check()
+        removed = _remove_leftover(store, finding, plan)
+        (report.removed if removed else report.spared).append(finding)
+    backend = store.backend
+    if uploads and isinstance(backend, IncompleteUploads):
+        backend.abort_incomplete_uploads(plan.leftover_cutoff)
+        report.removed += uploads
+    _remove_stale_leases(store, plan)
+    if isinstance(backend, LocalBackend) and report.removed:
+        backend.prune_empty_directories(["objects/", "manifests/"])
 
 
 def _payload_candidates(
-    store: Store, records: list[dict[str, Any]], kept: list[str], cutoff: datetime
+    store: Store, found: Inventory, plan: _Plan, report: GcReport
 ) -> list[Finding]:
-    referenced: set[str] = set()
-    for record in records:
-        if record["run_id"] in kept:
-            referenced |= referenced_digests(record)
-    found = []
-    for digest in _manifest_digests(store):
+    result = []
+    for key in sorted(found.manifests):
+        digest = found.digest_of(key)
+        assert digest is not None
         try:
-            manifest = _read_manifest(store, digest)
-        except IntegrityError:
-            continue  # verify reports it; gc never deletes what it cannot read
-        if manifest is None or digest in referenced or manifest.created_at > cutoff:
+            manifest = read_manifest(store, key, digest)
+        except (IntegrityError, StoreError):
+            report.notes.append(
+                f"The manifest {key} is damaged: it was kept (`payloadkit verify`)."
+            )
+            continue
+        if (
+            manifest is None
+            or digest in plan.protected
+            or manifest.created_at > plan.payload_cutoff
+        ):
             continue
         meta = manifest.ref
         msg = f"{meta.type} ({meta.serializer}), created {manifest.created}, referenced by no kept run"
-        found.append(Finding("payload", manifest.object_key, msg, digest, meta.size))
-    return found
+        result.append(Finding("payload", key, msg, digest, meta.size))
+    return result
 
 
-def _leftover_candidates(store: Store, cutoff: datetime) -> list[Finding]:
-    """Objects without a manifest file, and files in ``tmp/``, last written before ``cutoff``.
-
-    An object whose manifest exists but cannot be read is not a candidate: gc never
-    deletes what it cannot read (``verify`` reports it). Foreign files are left alone.
-    """
-    orphans, _foreign = _unowned_objects(store, set(_manifest_digests(store)))
-    found = []
-    for key in [*orphans, *store._list("tmp/")]:
-        when = _aside_time(key) if key.startswith(_ASIDE) else _modified(store, key)
-        if when is None or when > cutoff:
+def _leftover_candidates(store: Store, found: Inventory, plan: _Plan) -> list[Finding]:
+    """Objects no manifest points at, and payloadkit's files in ``tmp/``, older than the cutoff."""
+    result = []
+    orphans = {k: found.objects[k] for k in unowned_objects(store, found)}
+    for key, info in sorted({**orphans, **found.tmp}.items()):
+        when = _aside_time(key) if key.startswith(_ASIDE) else info.modified
+        if when is None or when > plan.leftover_cutoff or not info.regular:
             continue
         kind = "leftover" if key.startswith("tmp/") else "orphan"
         msg = f"left by an interrupted write, last written {when.isoformat(timespec='seconds')}"
-        found.append(Finding(kind, key, msg, _digest_of_key(key), _size(store, key)))
-    return found
+        result.append(Finding(kind, key, msg, found.digest_of(key), info.size))
+    return result
 
 
-def _protected_now(store: Store, seen: set[str], cutoff: datetime, keep_runs: int) -> set[str]:
-    """Digests referenced by the run records as they are now (new records count as kept)."""
-    records = run_records(store)
-    kept = set(_kept(records, keep_runs, cutoff)) | {r["run_id"] for r in records} - seen
-    protected: set[str] = set()
-    for record in records:
-        if record["run_id"] in kept:
-            protected |= referenced_digests(record)
-    return protected
+def _stale_uploads(store: Store, plan: _Plan, report: GcReport) -> list[Finding]:
+    try:
+        findings = upload_findings(store)
+    except NotImplementedError as exc:
+        report.notes.append(f"Open multipart uploads could not be checked: {exc}.")
+        return []
+    return [finding for finding, when in findings if when <= plan.leftover_cutoff]
 
 
-def _add_new_runs(store: Store, seen: set[str], protected: set[str]) -> None:
-    """Protect what run records written since ``seen`` reference (one listing per call)."""
-    for name in set(store.list_records(RUNS)) - seen:
-        seen.add(name)
-        with contextlib.suppress(PayloadNotFoundError):
-            protected |= referenced_digests(store.get_record(RUNS, name))
+def _add_new_runs(store: Store, plan: _Plan) -> None:
+    """Protect what run records written since the last look reference (one listing)."""
+    for name in set(store.list_records(RUNS)) - plan.seen_runs:
+        plan.seen_runs.add(name)
+        with contextlib.suppress(PayloadNotFoundError, IntegrityError):
+            plan.protected |= referenced_digests(store.get_record(RUNS, name))
 
 
-def _remove_payload(store: Store, finding: Finding, protected: set[str], cutoff: datetime) -> bool:
-    """Delete one candidate unless it was saved or referenced since the snapshot."""
-    digest = finding.digest
+def _remove_payload(store: Store, finding: Finding, plan: _Plan) -> bool:
+    """Delete one candidate unless it was saved or referenced since the survey."""
+    digest, key, backend = finding.digest, finding.key, store.backend
     assert digest is not None
     try:
-        manifest = _read_manifest(store, digest)
-    except IntegrityError:
+        manifest = read_manifest(store, key, digest)
+        raw = backend.read(key, 1 << 20) if manifest is not None else b""
+    except (IntegrityError, StoreError, FileNotFoundError):
         return False
-    if manifest is None or digest in protected or manifest.created_at > cutoff:
+    if manifest is None or digest in plan.protected or manifest.created_at > plan.payload_cutoff:
         return False
-    store._delete(manifest_key(digest))
-    aside = _move_aside(store, manifest.object_key)
-    if aside is None:
-        return True
-    if _read_manifest_quietly(store, digest) is not None:
-        _move_back(store, aside, manifest.object_key)  # saved again meanwhile
+    backend.delete(key)
+    _add_new_runs(store, plan)
+    if digest in plan.protected:
+        backend.write(key, raw)  # a run that appeared meanwhile uses it: put it back
         return False
-    store._delete(aside)
+    if manifest.object_key not in _objects_in_use(store, digest):
+        _remove_object(store, manifest.object_key, digest)
     return True
 
 
-def _move_aside(store: Store, key: str) -> str | None:
-    """Move an object under ``tmp/gc-*`` so it can be restored; None when it was gone."""
+def _objects_in_use(store: Store, digest: str) -> set[str]:
+    """The object keys the manifests of ``digest`` now point at (all of them if one is damaged)."""
+    try:
+        return {m.object_key for m in store.manifests_of(digest)}
+    except (IntegrityError, StoreError):
+        return set(store._object_keys(digest))
+
+
+def _remove_object(store: Store, key: str, digest: str) -> None:
+    """Move an object aside, put it back if a manifest points at it meanwhile, else delete it."""
+    backend = store.backend
     # The name carries the time it was moved: a file moved by rename keeps its old mtime.
     aside = f"{_ASIDE}{int(time.time())}-{uuid.uuid4().hex}"
     try:
-        if isinstance(store, LocalStore):
-            os.makedirs(store._path("tmp"), exist_ok=True)
-            os.replace(store._path(key), store._path(aside))
-        elif isinstance(store, FsspecStore):
-            store.fs.mv(store._path(key), store._path(aside))
-            store._invalidate(store._path(key))
-        else:
-            store._delete(key)
-            return None
+        backend.move(key, aside)
     except FileNotFoundError:
-        return None
-    return aside
+        return
+    if key in _objects_in_use(store, digest):
+        if backend.exists(key):
+            backend.delete(aside)  # the writer's copy is in place: same digest, same bytes
+        else:
+            backend.move(aside, key)
+        return
+    backend.delete(aside)
 
 
 def _aside_time(key: str) -> datetime | None:
@@ -322,24 +373,33 @@ def _aside_time(key: str) -> datetime | None:
     return datetime.fromtimestamp(int(stamp), UTC)
 
 
-def _move_back(store: Store, aside: str, key: str) -> None:
-    if store._exists(key):
-        store._delete(aside)  # the writer's copy is in place: same digest, same bytes
-    elif isinstance(store, LocalStore):
-        os.makedirs(os.path.dirname(store._path(key)), exist_ok=True)
-        os.replace(store._path(aside), store._path(key))
-    elif isinstance(store, FsspecStore):
-        store.fs.mv(store._path(aside), store._path(key))
-
-
-def _remove_leftover(store: Store, finding: Finding, cutoff: datetime) -> bool:
-    """Delete an orphan or temporary file unless it was written since the snapshot."""
-    aside = finding.key.startswith(_ASIDE)
-    when = _aside_time(finding.key) if aside else _modified(store, finding.key)
-    if when is None or when > cutoff:
+def _remove_leftover(store: Store, finding: Finding, plan: _Plan) -> bool:
+    """Delete an orphan, a temporary file or an upload unless it was written since the survey."""
+    backend, key = store.backend, finding.key
+    if key.startswith(_ASIDE):
+        backend.delete(key)
+        return True
+    try:
+        info = backend.stat(key)
+    except FileNotFoundError:
         return False
-    digest = finding.digest if finding.kind == "orphan" else None
-    if digest is not None and _read_manifest_quietly(store, digest) is not None:
-        return False  # its manifest has just been written: a write finishing
-    store._delete(finding.key)
+    if info.modified is None or info.modified > plan.leftover_cutoff or not info.regular:
+        return False
+    if finding.kind == "orphan" and finding.digest is not None:
+        if key in _objects_in_use(store, finding.digest):
+            return False  # its manifest has just been written: a write finishing
+        _remove_object(store, key, finding.digest)
+        return True
+    backend.delete(key)
     return True
+
+
+def _remove_stale_leases(store: Store, plan: _Plan) -> None:
+    """Remove the leases of collections that died long ago (expired for ten lease periods)."""
+    backend = store.backend
+    for info in list(backend.list("gc/")):
+        parsed = parse_key(info.key)
+        if parsed is None or parsed.kind != "gc-lease" or info.modified is None:
+            continue
+        if info.modified < plan.started - 10 * LEASE_FOR:
+            backend.delete(info.key)

@@ -1,33 +1,32 @@
 """Checking a store: :func:`verify_store`, and what checking and cleaning share.
 
-This and garbage collection (:mod:`payloadkit._gc`) work from the store alone
-(manifests, objects, run records, ``tmp/``), so they run on any store a URL names,
-whoever wrote it.
+This and garbage collection (:mod:`payloadkit._gc`) work from the store alone, through
+the public :class:`payloadkit.stores.Backend` API, so they give every store (a plugin's
+too) the same guarantees. They touch only keys :mod:`payloadkit._layout` recognises;
+anything else in a store is reported, never changed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
-from payloadkit._config import settings
-from payloadkit._digest import hash_buffers, parse_digest
-from payloadkit._manifest import Manifest, manifest_key
-from payloadkit._registry import registry
+from payloadkit._digest import parse_digest
+from payloadkit._layout import ParsedKey, parse_key
+from payloadkit._manifest import Manifest
 from payloadkit.errors import IntegrityError, PayloadkitError, PayloadNotFoundError, StoreError
-from payloadkit.stores import FsspecStore, LocalStore, Store
-from payloadkit.stores._s3 import S3Store
+from payloadkit.stores import IncompleteUploads, KeyInfo, Store
 
 __all__ = [
     "Finding",
+    "Inventory",
     "VerifyReport",
+    "inventory",
     "parse_age",
-    "read_verified",
     "resolve_digest",
     "verify_store",
 ]
@@ -38,7 +37,6 @@ R = TypeVar("R")
 #: Orphans and temporary files younger than this are writes in progress, not problems.
 IN_PROGRESS_GRACE = timedelta(hours=1)
 RUNS = "runs"
-_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True)
@@ -57,10 +55,13 @@ class VerifyReport:
     """What :func:`verify_store` checked and found; ``ok`` when there is no problem."""
 
     url: str
+    format: int = 0
     payloads: int = 0
     bytes: int = 0
     problems: list[Finding] = field(default_factory=list)
     in_progress: list[Finding] = field(default_factory=list)
+    #: What could not be checked on this store, and why (one line each).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -72,10 +73,12 @@ class VerifyReport:
         return {
             "url": self.url,
             "ok": self.ok,
+            "format": self.format,
             "payloads": self.payloads,
             "bytes": self.bytes,
             "problems": [f.__dict__ for f in self.problems],
             "in_progress": [f.__dict__ for f in self.in_progress],
+            "notes": self.notes,
         }
 
 
@@ -88,47 +91,97 @@ def _store_errors(function: Callable[P, R]) -> Callable[P, R]:
             return function(*args, **kwargs)
         except OSError as exc:
             url = getattr(args[0], "url", None)
+            what = (
+                "verification" if function.__name__.startswith("verify") else "garbage collection"
+            )
             raise StoreError(
-                f"{function.__name__} on {url} stopped: the store failed "
-                f"({exc.strerror or type(exc).__name__}). Each step leaves the store "
-                "consistent: run it again once the store is reachable.",
+                f"The {what} of {url} stopped: the store failed "
+                f"({exc.strerror or str(exc)[:200] or type(exc).__name__}). Every step leaves the "
+                "store consistent: check the store's health and run it again.",
                 store=url,
             ) from exc
 
     return wrapper
 
 
-def read_verified(store: Store, manifest: Manifest, callback: Any = None) -> memoryview:
-    """A payload's stored bytes, checked against their digest (nothing is decoded).
+# -- the store's contents, in one listing ----------------------------------------------
+@dataclass
+class Inventory:
+    """Every key of a store, sorted by what it is (one listing of the whole store)."""
 
-    Reads the store itself, never the local cache, so that verification sees what is stored.
-    """
-    return store._fetch_uncached(manifest, callback)
+    objects: dict[str, KeyInfo] = field(default_factory=dict)
+    manifests: dict[str, KeyInfo] = field(default_factory=dict)
+    records: dict[str, KeyInfo] = field(default_factory=dict)
+    tmp: dict[str, KeyInfo] = field(default_factory=dict)
+    foreign: dict[str, KeyInfo] = field(default_factory=dict)
+    parsed: dict[str, ParsedKey] = field(default_factory=dict)
+
+    def digest_of(self, key: str) -> str | None:
+        """The digest an object or manifest key belongs to."""
+        item = self.parsed.get(key)
+        return item.digest if item is not None else None
+
+
+def inventory(store: Store) -> Inventory:
+    """List the whole store once and sort its keys (damaged names go to ``foreign``)."""
+    found = Inventory()
+    slots = {
+        "object": found.objects,
+        "manifest": found.manifests,
+        "legacy-manifest": found.manifests,
+        "record": found.records,
+        "tmp": found.tmp,
+    }
+    for info in store.backend.list(""):
+        parsed = parse_key(info.key)
+        if parsed is None:
+            found.foreign[info.key] = info
+            continue
+        found.parsed[info.key] = parsed
+        slot = slots.get(parsed.kind)
+        if slot is not None:
+            slot[info.key] = info
+    return found
+
+
+def read_manifest(store: Store, key: str, digest: str) -> Manifest | None:
+    """The manifest at ``key`` (None when gone); IntegrityError when damaged or unreadable."""
+    return store._read_manifest(key, digest)
+
+
+def read_manifest_quietly(store: Store, key: str, digest: str) -> Manifest | None:
+    """The manifest, or None when it is missing or cannot be read."""
+    try:
+        return read_manifest(store, key, digest)
+    except (IntegrityError, StoreError):
+        return None
 
 
 def resolve_digest(store: Store, text: str) -> str:
     """The full digest ``text`` names: a full digest, or a unique prefix of one.
 
-    ``"blake3:6efb7a"`` and ``"6efb7a"`` both name the one payload whose digest starts
-    so; no match or several matches raise PayloadNotFoundError saying which.
+    ``"blake3:6efb7a"`` and ``"6efb7a"`` both name the payload whose digest starts so; no
+    match or several matches raise PayloadNotFoundError saying which.
     """
     text = text.strip().lower()
     with contextlib.suppress(PayloadkitError):
         parse_digest(text)
         return text
-    matches = [
-        d
-        for d in _manifest_digests(store)
-        if d.startswith(text) or d.split(":")[1].startswith(text)
-    ]
+    store.require_store()
+    parsed = (parse_key(info.key) for info in store.backend.list("manifests/"))
+    digests = sorted({p.digest for p in parsed if p is not None and p.digest is not None})
+    matches = [d for d in digests if d.startswith(text) or d.split(":")[1].startswith(text)]
     if len(matches) == 1:
         return matches[0]
-    found = (
-        "no payload" if not matches else f"{len(matches)} payloads ({', '.join(matches[:3])}...)"
-    )
+    if not matches:
+        raise PayloadNotFoundError(
+            f"No payload in {store.url} has a digest starting with {text!r}; `payloadkit ls` "
+            "lists them.",
+            store=store.url,
+        )
     raise PayloadNotFoundError(
-        f"{text!r} matches {found} in {store.url}. Give more of the digest; "
-        "`payloadkit ls` lists them.",
+        f"{text!r} matches {len(matches)} payloads in {store.url} ({', '.join(matches[:3])}...). "
+        "Give more of the digest; `payloadkit ls` lists them.",
         store=store.url,
     )
 
@@ -146,177 +199,136 @@ def parse_age(text: str) -> timedelta:
     return timedelta(**{units[unit]: int(number)})
 
 
-def _modified(store: Store, key: str) -> datetime | None:
-    """When ``key`` was last written, or None when the backend cannot tell."""
+def unowned_objects(store: Store, found: Inventory) -> list[str]:
+    """Object keys that no readable manifest points at (a damaged manifest's digest counts
+    as pointing at every object of its digest)."""
+    in_use: set[str] = set()
+    damaged: set[str] = set()
+    for key in found.manifests:
+        digest = found.digest_of(key)
+        assert digest is not None
+        try:
+            manifest = read_manifest(store, key, digest)
+        except (IntegrityError, StoreError):
+            damaged.add(digest)
+            continue
+        if manifest is not None:
+            in_use.add(manifest.object_key)
+    return [k for k in found.objects if k not in in_use and found.digest_of(k) not in damaged]
+
+
+# -- verification -------------------------------------------------------------------
+def _check_payload(store: Store, key: str, found: Inventory, report: VerifyReport) -> None:
+    """Verify one manifest and the object it names; every problem becomes a finding."""
+    digest = found.digest_of(key)
+    assert digest is not None
     try:
-        if isinstance(store, LocalStore):
-            return datetime.fromtimestamp(os.stat(store._path(key)).st_mtime, UTC)
-        if isinstance(store, FsspecStore):
-            stamp: datetime = store.fs.modified(store._path(key))
-            return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-    except (OSError, NotImplementedError, AttributeError):
-        return None
-    return None
-
-
-def _size(store: Store, key: str) -> int:
-    with contextlib.suppress(OSError, NotImplementedError):
-        if isinstance(store, LocalStore):
-            return os.stat(store._path(key)).st_size
-        if isinstance(store, FsspecStore):
-            return int(store.fs.size(store._path(key)))
-    return 0
-
-
-# -- walking the store ------------------------------------------------------------
-def _digest_of_key(key: str) -> str | None:
-    """``objects/blake3/ab/<hex>.parquet`` -> ``blake3:<hex>``; None for a foreign key."""
-    parts = key.split("/")
-    if len(parts) != 4 or parts[1] not in ("blake3", "sha256"):
-        return None
-    hexdigest = parts[3].split(".", 1)[0]
-    if len(hexdigest) != 64 or not set(hexdigest) <= _HEX or parts[2] != hexdigest[:2]:
-        return None
-    return f"{parts[1]}:{hexdigest}"
-
-
-def _manifest_digests(store: Store) -> list[str]:
-    return sorted(d for d in map(_digest_of_key, store._list("manifests/")) if d is not None)
-
-
-def _read_manifest(store: Store, digest: str) -> Manifest | None:
-    try:
-        raw = store._read_small(manifest_key(digest))
-    except FileNotFoundError:
-        return None
-    return Manifest.parse(raw, store.url, digest)
-
-
-def _read_manifest_quietly(store: Store, digest: str) -> Manifest | None:
-    """The manifest, or None when it is missing or cannot be read."""
-    try:
-        return _read_manifest(store, digest)
-    except IntegrityError:
-        return None
-
-
-def _unowned_objects(store: Store, digests: set[str]) -> tuple[list[str], list[str]]:
-    """Object keys without a manifest file: (named by a digest, foreign files)."""
-    orphans, foreign = [], []
-    for key in store._list("objects/"):
-        digest = _digest_of_key(key)
-        if digest is None:
-            foreign.append(key)
-        elif digest not in digests:
-            orphans.append(key)
-    return orphans, foreign
-
-
-def _check_payload(store: Store, digest: str, report: VerifyReport) -> str | None:
-    """Verify one payload; returns its object key when its manifest is readable."""
-    try:
-        manifest = _read_manifest(store, digest)
-    except IntegrityError as exc:
-        report.problems.append(Finding("bad-manifest", manifest_key(digest), str(exc), digest))
-        return None
+        manifest = read_manifest(store, key, digest)
+    except (IntegrityError, StoreError) as exc:
+        report.problems.append(Finding("bad-manifest", key, str(exc), digest))
+        return
     if manifest is None:
-        return None  # deleted while we looked
+        return  # deleted while we looked
     meta = manifest.ref
     report.payloads += 1
     report.bytes += meta.size
     try:
-        data = store._read_object(manifest.object_key, meta.size, None)
-    except FileNotFoundError:
-        if _read_manifest_quietly(store, digest) is None:
+        store.read_verified(manifest)
+    except PayloadNotFoundError:
+        if read_manifest_quietly(store, key, digest) is None:
             report.payloads -= 1
             report.bytes -= meta.size
-            return None  # deleted (by gc) while we looked: not a problem
+            return  # deleted (by gc) while we looked: not a problem
         msg = f"The manifest of {digest} ({meta.type}) has no object; save the payload again."
         report.problems.append(Finding("missing-object", manifest.object_key, msg, digest))
-        return manifest.object_key
-    algorithm, _ = parse_digest(digest)
-    if data.nbytes != meta.size or hash_buffers([data], algorithm, data.nbytes) != digest:
+        return
+    except IntegrityError:
         msg = (
             f"The bytes of {digest} ({meta.type}) do not match their digest: corrupted or altered."
         )
         report.problems.append(Finding("corrupt", manifest.object_key, msg, digest, meta.size))
-    why = _signature_problem(manifest)
+    except StoreError as exc:
+        report.problems.append(
+            Finding("unreadable", manifest.object_key, str(exc), digest, meta.size)
+        )
+    why = store.policy.signature_problem(manifest)
     if why is not None:
         msg = f"The signature of {digest} ({meta.type}) does not verify: {why}."
-        report.problems.append(Finding("signature", manifest_key(digest), msg, digest))
-    return manifest.object_key
+        report.problems.append(Finding("signature", key, msg, digest))
 
 
-def _signature_problem(manifest: Manifest) -> str | None:
-    """Why the manifest's signature is a problem under the configured key, or None.
-
-    A signature that is present but does not verify is always a problem (the manifest
-    was altered, or signed with a key this process lacks). A missing signature is one
-    only when the serializer can run code on load, since such a payload will not load.
-    """
-    keyring = settings().keyring
-    if keyring is None:
-        return None
-    why = keyring.verify(manifest.signed_fields, manifest.signature)
-    if why is None or manifest.signature:
-        return why
-    try:
-        runs_code = registry.get(manifest.ref.serializer).runs_code_on_load
-    except PayloadkitError:
-        runs_code = True  # unknown here: it cannot be shown to be safe
-    return f"{why}, and {manifest.ref.serializer} can run code on load" if runs_code else None
+def _check_records(store: Store, found: Inventory, report: VerifyReport) -> None:
+    for key in found.records:
+        kind, name = key.split("/")[1], key.split("/")[2][: -len(".json")]
+        try:
+            store.get_record(kind, name)
+        except IntegrityError as exc:
+            report.problems.append(Finding("bad-record", key, str(exc)))
+        except PayloadNotFoundError:
+            continue
 
 
-def _aged(store: Store, keys: Iterable[str]) -> Iterator[tuple[str, datetime | None]]:
-    """Each key with its modification time."""
-    for key in keys:
-        yield key, _modified(store, key)
+def _leftover_finding(key: str, info: KeyInfo, found: Inventory) -> Finding:
+    kind = "leftover" if key.startswith("tmp/") else "orphan"
+    what = "A temporary file" if kind == "leftover" else "An object without a manifest"
+    message = f"{what}, left by an interrupted write; `payloadkit gc` removes it."
+    return Finding(kind, key, message, found.digest_of(key), info.size)
 
 
 @_store_errors
 def verify_store(store: Store, *, now: datetime | None = None) -> VerifyReport:
-    """Re-hash every object and check every manifest (and signature, with a key configured).
+    """Re-hash every object and check every manifest, record (and signature, with a key).
 
-    Also reports objects without a manifest and leftovers in ``tmp/``: as problems when
-    older than an hour (a crashed write; ``payloadkit gc`` removes them), as writes in
-    progress when younger.
+    Every problem is reported, not just the first: damaged manifests and records, missing,
+    corrupt or unreadable objects (a link or a special file where a value should be),
+    files payloadkit did not write, and objects without a manifest and leftovers in
+    ``tmp/``, as problems when older than an hour (a crashed write; ``payloadkit gc``
+    removes them) or as writes in progress when younger.
     """
-    report = VerifyReport(store.url)
-    digests = _manifest_digests(store)
-    for digest in digests:
-        _check_payload(store, digest, report)
+    marker = store.require_store()
+    report = VerifyReport(store.url, format=marker.format)
+    found = inventory(store)
+    for key in sorted(found.manifests):
+        _check_payload(store, key, found, report)
+    _check_records(store, found, report)
     cutoff = (now or datetime.now(UTC)) - IN_PROGRESS_GRACE
-    orphans, foreign = _unowned_objects(store, set(digests))
-    for key in foreign:
-        msg = "A file payloadkit did not write (its name is no digest); remove it by hand."
-        report.problems.append(Finding("foreign", key, msg, None, _size(store, key)))
-    for key, when in _aged(store, [*orphans, *store._list("tmp/")]):
-        kind = "leftover" if key.startswith("tmp/") else "orphan"
-        what = "A temporary file" if kind == "leftover" else "An object without a manifest"
-        finding = Finding(
-            kind,
-            key,
-            f"{what}, left by an interrupted write; `payloadkit gc` removes it.",
-            _digest_of_key(key),
-            _size(store, key),
+    for key, info in sorted(found.foreign.items()):
+        msg = "A file payloadkit did not write; payloadkit never deletes it: remove it by hand."
+        report.problems.append(Finding("foreign", key, msg, None, info.size))
+    leftovers = {k: found.objects[k] for k in unowned_objects(store, found)} | found.tmp
+    for key, info in sorted(leftovers.items()):
+        young = info.modified is None or info.modified > cutoff
+        (report.in_progress if young else report.problems).append(
+            _leftover_finding(key, info, found)
         )
-        young = when is None or when > cutoff
-        (report.in_progress if young else report.problems).append(finding)
-    for finding, when in _upload_findings(store):
-        (report.in_progress if when > cutoff else report.problems).append(finding)
+    _check_uploads(store, report, cutoff)
     return report
 
 
-def _upload_findings(store: Store) -> list[tuple[Finding, datetime]]:
-    """Multipart uploads never completed (S3 only), each with the time it started."""
-    if not isinstance(store, S3Store):
+def _check_uploads(store: Store, report: VerifyReport, cutoff: datetime) -> None:
+    try:
+        findings = upload_findings(store)
+    except NotImplementedError as exc:
+        report.notes.append(f"Open multipart uploads could not be checked: {exc}.")
+        return
+    for finding, when in findings:
+        (report.in_progress if when > cutoff else report.problems).append(finding)
+
+
+def upload_findings(store: Store) -> list[tuple[Finding, datetime]]:
+    """Multipart uploads never completed (backends that have them), each with its start time.
+
+    NotImplementedError when the backend has them but cannot list them.
+    """
+    backend = store.backend
+    if not isinstance(backend, IncompleteUploads):
         return []
     found = []
-    for key, when in store.incomplete_uploads():
+    for key, when in backend.incomplete_uploads():
         msg = (
             f"A multipart upload started {when.isoformat(timespec='seconds')} and never "
             "completed: its parts are stored (and billed) but invisible; `payloadkit gc` "
             "aborts it."
         )
-        found.append((Finding("upload", key, msg, _digest_of_key(key)), when))
+        found.append((Finding("upload", key, msg, None), when))
     return found

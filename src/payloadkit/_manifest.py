@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from payloadkit._digest import parse_digest
+from payloadkit._layout import legacy_manifest_key, manifest_key, object_key
 from payloadkit._ref import PayloadRef
 from payloadkit.errors import IntegrityError, PayloadkitError
 
-__all__ = ["MAX_MANIFEST_BYTES", "Manifest", "manifest_key", "object_key"]
+__all__ = ["MAX_MANIFEST_BYTES", "Manifest"]
 
-FORMAT = 1
+#: The manifest format written (2: one manifest per serializer and type); 1 is still read.
+FORMAT = 2
+_READABLE = frozenset({1, 2})
 MAX_MANIFEST_BYTES = 64 * 1024
 _EXTENSION_RE = re.compile(r"\A(\.[A-Za-z0-9_-]{1,16}){0,3}\Z")
 _NAME_RE = re.compile(r"\A[A-Za-z0-9_.+-]{1,100}\Z")
@@ -28,22 +30,6 @@ _DISTRIBUTION_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 #: Longest accepted text of each free-form field (a manifest is small and shown in messages).
 _MAX_TEXT = {"type": 1000, "serializer_version": 64, "python": 64, "signature": 200}
 _MAX_LIBRARIES = 64
-
-
-def _split(digest: str) -> tuple[str, str]:
-    return parse_digest(digest)
-
-
-def object_key(digest: str, extension: str) -> str:
-    """Key of the object's bytes, relative to the store root."""
-    algorithm, hexdigest = _split(digest)
-    return f"objects/{algorithm}/{hexdigest[:2]}/{hexdigest}{extension}"
-
-
-def manifest_key(digest: str) -> str:
-    """Key of the object's manifest, relative to the store root."""
-    algorithm, hexdigest = _split(digest)
-    return f"manifests/{algorithm}/{hexdigest[:2]}/{hexdigest}.json"
 
 
 @dataclass(frozen=True)
@@ -58,10 +44,20 @@ class Manifest:
     distribution: str | None = None
     signature: str | None = None
 
+    #: The format it was read in (1: written by payloadkit 0.1.0).
+    format: int = FORMAT
+
     @property
     def object_key(self) -> str:
         """Where the bytes are, relative to the store root."""
         return object_key(self.ref.digest, self.extension)
+
+    @property
+    def key(self) -> str:
+        """Where this manifest is, relative to the store root."""
+        if self.format == 1:
+            return legacy_manifest_key(self.ref.digest)
+        return manifest_key(self.ref.digest, self.ref.serializer, self.ref.type)
 
     @property
     def signed_fields(self) -> list[object]:
@@ -71,8 +67,8 @@ class Manifest:
 
     @property
     def created_at(self) -> datetime:
-        """Creation time as an aware datetime."""
-        return datetime.fromisoformat(self.created)
+        """Creation time as an aware datetime (a time written without a zone is UTC)."""
+        return aware(datetime.fromisoformat(self.created))
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest as JSON values (the ref's store is never recorded)."""
@@ -101,8 +97,18 @@ class Manifest:
         return json.dumps(self.to_dict(), sort_keys=True).encode()
 
     @classmethod
-    def parse(cls, raw: bytes, store: str | None, expected_digest: str | None = None) -> Manifest:
-        """Parse and validate a manifest; anything malformed raises IntegrityError."""
+    def parse(
+        cls,
+        raw: bytes,
+        store: str | None,
+        expected_digest: str | None = None,
+        expected_key: str | None = None,
+    ) -> Manifest:
+        """Parse and validate a manifest; anything malformed raises IntegrityError.
+
+        With ``expected_key``, a manifest that does not describe the payload its key names
+        (another digest, serializer or type: moved or forged) is malformed too.
+        """
         where = f" in {store}" if store else ""
         if len(raw) > MAX_MANIFEST_BYTES:
             raise IntegrityError(
@@ -113,7 +119,10 @@ class Manifest:
             )
         try:
             data = json.loads(raw)
-            return cls._from_dict(data, store, expected_digest)
+            manifest = cls._from_dict(data, store, expected_digest)
+            if expected_key is not None and manifest.key != expected_key:
+                raise ValueError("it is not stored under its own name")
+            return manifest
         except (ValueError, KeyError, TypeError, RecursionError, PayloadkitError) as exc:
             raise IntegrityError(
                 f"Manifest of {expected_digest}{where} is corrupt ({exc}). "
@@ -124,7 +133,7 @@ class Manifest:
 
     @classmethod
     def _from_dict(cls, data: dict[str, Any], store: str | None, expected: str | None) -> Manifest:
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
+        if not isinstance(data, dict) or data.get("format") not in _READABLE:
             raise ValueError("not a payloadkit manifest of a known format")
         ref = PayloadRef(
             data["digest"],
@@ -162,12 +171,18 @@ class Manifest:
         for name, value in texts.items():
             if not _short_text(value, _MAX_TEXT[name]):
                 raise ValueError(f"bad {name} field")
-        return cls(ref, extension, created, python, libraries, distribution, signature)
+        version = 1 if data["format"] == 1 else FORMAT
+        return cls(ref, extension, created, python, libraries, distribution, signature, version)
 
 
 def _short_text(value: object, limit: int) -> bool:
     """True for a non-empty printable string of at most ``limit`` characters."""
     return isinstance(value, str) and 0 < len(value) <= limit and value.isprintable()
+
+
+def aware(moment: datetime) -> datetime:
+    """``moment`` with a time zone: a naive time is taken as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def now() -> str:

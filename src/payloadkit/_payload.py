@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from payloadkit._config import default_store, remember_store, store_for_url
 from payloadkit._ref import PayloadRef
 from payloadkit._serializer import Serializer, qualified_name
 from payloadkit.errors import ConfigurationError
 from payloadkit.stores import Store
+from payloadkit.stores._opened import default_store, remember_store, store_for_url
 
 __all__ = ["Payload"]
 

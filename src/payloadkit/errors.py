@@ -19,9 +19,11 @@ except PayloadNotFoundError as exc:
 from __future__ import annotations
 
 __all__ = [
+    "AmbiguousPayloadError",
     "ConfigurationError",
     "DeserializationError",
     "IntegrityError",
+    "NotAStoreError",
     "PayloadNotFoundError",
     "PayloadkitError",
     "SerializationError",
@@ -82,6 +84,11 @@ class PayloadNotFoundError(PayloadkitError, LookupError):
     """No payload with that digest is in the store."""
 
 
+class AmbiguousPayloadError(PayloadNotFoundError):
+    """A bare digest names several payloads (the same bytes saved as several types or
+    with several serializers): give the ref, which says which one."""
+
+
 class IntegrityError(PayloadkitError):
     """Stored bytes or a manifest do not match their digest or are malformed."""
 
@@ -92,6 +99,11 @@ class SignatureError(PayloadkitError):
 
 class StoreError(PayloadkitError):
     """The storage backend failed: permissions, missing bucket, network, full disk."""
+
+
+class NotAStoreError(StoreError):
+    """The location is not a payloadkit store (it has no store marker): nothing was read,
+    written or deleted there."""
 
 
 class ConfigurationError(PayloadkitError, ValueError):

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import payloadkit as pk
-from payloadkit._config import store_for_url
+from payloadkit.stores._opened import store_for_url
 
 #: The executors every flow test runs on; Dask through a LocalCluster on loopback.
 EXECUTORS = ["inline", "process", pytest.param("dask", marks=pytest.mark.dask)]

@@ -9,7 +9,6 @@ from typing import Any
 
 import cloudpickle
 
-from payloadkit._config import default_store, remember_store, store_for_url
 from payloadkit.app._executors import Executor, open_executor
 from payloadkit.app._flow import Flow, check_root, works_of
 from payloadkit.app._record import RUN_RECORD_KIND, new_run_id, now, run_record
@@ -18,6 +17,7 @@ from payloadkit.app._state import state_of
 from payloadkit.app._work import Work
 from payloadkit.errors import PayloadkitError
 from payloadkit.stores import Store, open_store
+from payloadkit.stores._opened import default_store, remember_store, store_for_url
 
 __all__ = ["App"]
 

@@ -16,13 +16,14 @@ from typing import Any
 
 import cloudpickle
 
-from payloadkit._config import configure, settings, store_for_url
+from payloadkit._config import configure, settings
 from payloadkit._registry import registry
 from payloadkit._signing import Keyring
 from payloadkit.app._state import EncodedArgs, apply_state, decode_args, state_of
 from payloadkit.app._work import Work
 from payloadkit.errors import WorkError
 from payloadkit.stores import Store
+from payloadkit.stores._opened import store_for_url
 
 __all__ = ["Call", "Outcome", "WorkHost", "apply_settings", "settings_for"]
 

@@ -4,21 +4,28 @@ A plain path (or ``file://``) is a local directory; ``memory://`` is this proces
 memory; any other fsspec protocol (``s3://``, ``gs://``, ``sftp://``, ...) goes through
 fsspec with the given storage options.
 
+A chained fsspec URL (``dir::s3://bucket/prefix``) opens through fsspec as fsspec opens
+it; chains with a caching layer (``simplecache::``, ``filecache::``, ``blockcache::``) are
+refused: payloadkit keeps its own verified cache of remote payloads.
+
 Store plugins: a distribution provides a store for a URL scheme that fsspec does not
 cover, or replaces the fsspec-backed one for a scheme, with an entry point in the group
 ``payloadkit.stores`` named after the scheme::
 
     [project.entry-points."payloadkit.stores"]
-    lakefs = "payloadkit_lakefs:LakeFSStore"
+    lakefs = "payloadkit_lakefs:LakeFSBackend"
 
-The entry point is a callable (a :class:`Store` subclass or a function) called as
-``factory(url, **storage_options)`` that returns a :class:`Store`; it is loaded when a
-store of that scheme is first opened. Local directories are always :class:`LocalStore`.
+The entry point is a callable (a :class:`Backend` subclass, or a function) called as
+``factory(url, **storage_options)`` that returns a :class:`Backend`; payloadkit builds the
+:class:`Store` on it, so the plugin's store has every guarantee of the built-in ones (a
+factory that returns a whole :class:`Store` is accepted too). It is loaded when a store of
+that scheme is first opened. Local directories are always :class:`LocalStore`.
 A plugin that fails to load is reported with a :class:`payloadkit.PluginWarning` and
 fsspec's implementation is used; errors the plugin raises while opening become
 :class:`StoreError` (without the storage options' values). The plugin environment
 variables (``PAYLOADKIT_DISABLE_PLUGINS``, ``PAYLOADKIT_PLUGIN_AUTOLOAD``) apply.
-A store plugin's tests subclass :class:`payloadkit.testing.StoreTests`.
+A store plugin's tests subclass :class:`payloadkit.testing.BackendTests` and
+:class:`payloadkit.testing.StoreTests`.
 """
 
 from __future__ import annotations
@@ -37,20 +44,52 @@ from payloadkit._plugins import (
     entry_points,
     is_blocked,
 )
-from payloadkit._urls import is_local, normalize_url, protocol_of
+from payloadkit._urls import is_chained, is_local, normalize_url, protocol_of
 from payloadkit.errors import ConfigurationError, PayloadkitError, StoreError
+from payloadkit.stores._backend import (
+    Backend,
+    IncompleteUploads,
+    KeyInfo,
+    PendingWrite,
+    StartsWrites,
+)
 from payloadkit.stores._base import Store
-from payloadkit.stores._fsspec import FsspecStore
-from payloadkit.stores._local import LocalStore
-from payloadkit.stores._s3 import S3Store
+from payloadkit.stores._fsspec import FsspecBackend, FsspecStore, protocols_of
+from payloadkit.stores._local import LocalBackend, LocalStore
+from payloadkit.stores._marker import StoreMarker
+from payloadkit.stores._policy import LoadPolicy
+from payloadkit.stores._s3 import S3Backend, S3Store
 
-__all__ = ["FsspecStore", "LocalStore", "S3Store", "Store", "open_store"]
+__all__ = [
+    "Backend",
+    "FsspecBackend",
+    "FsspecStore",
+    "IncompleteUploads",
+    "KeyInfo",
+    "LoadPolicy",
+    "LocalBackend",
+    "LocalStore",
+    "PendingWrite",
+    "S3Backend",
+    "S3Store",
+    "StartsWrites",
+    "Store",
+    "StoreMarker",
+    "open_store",
+]
+
+#: Chain layers that cache reads in a local copy fsspec keeps: payloadkit has its own.
+_CACHING_LAYERS = frozenset({"simplecache", "filecache", "blockcache", "cached"})
 
 STORE_GROUP = "payloadkit.stores"
 
 
 def open_store(url: str | os.PathLike[str], **storage_options: Any) -> Store:
     """Open the store at ``url``; keyword arguments are fsspec storage options.
+
+    ``trusted_serializers=[...]`` fixes the store's load policy: only those serializers
+    may load from it (see :class:`LoadPolicy`). Opening reads and writes nothing: the
+    location becomes a store at its first save.
 
     ```python
     import payloadkit as pk
@@ -63,7 +102,9 @@ def open_store(url: str | os.PathLike[str], **storage_options: Any) -> Store:
     trusted = storage_options.pop("trusted_serializers", None)
     policy = load_policy(trusted) if trusted is not None else None
     protocol = protocol_of(normalized)
-    plugin, failure = _store_plugin(protocol) if protocol else (None, None)
+    plugin, failure = (
+        _store_plugin(protocol) if protocol and not is_chained(normalized) else (None, None)
+    )
     if plugin is not None:
         store = _open_with_plugin(plugin, normalized, storage_options)
         store.trusted_serializers = policy
@@ -74,27 +115,39 @@ def open_store(url: str | os.PathLike[str], **storage_options: Any) -> Store:
                 f"A local directory store takes no storage options (got {', '.join(sorted(storage_options))})."
             )
         return LocalStore(normalized, trusted_serializers=policy)
+    _refuse_caching_layers(normalized)
     try:
         fs, root = _filesystem(normalized, storage_options)
     except ConfigurationError as exc:
         if failure is None:
             raise
         raise ConfigurationError(f"{exc} The store plugin for {protocol}:// {failure}.") from None
-    kind = S3Store if _S3_PROTOCOLS.intersection(_protocols(fs)) else FsspecStore
-    return kind(fs, root, normalized, trusted_serializers=policy)
+    if _S3_PROTOCOLS.intersection(protocols_of(fs)):
+        return S3Store(fs, root, normalized, trusted_serializers=policy)
+    return FsspecStore(fs, root, normalized, trusted_serializers=policy)
 
 
 _S3_PROTOCOLS = frozenset({"s3", "s3a"})
 
 
-def _protocols(fs: Any) -> tuple[str, ...]:
-    return tuple(fs.protocol) if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
+def _refuse_caching_layers(url: str) -> None:
+    layers = {part.split("://", 1)[0].lower() for part in url.split("::")[:-1]}
+    caching = sorted(layers & _CACHING_LAYERS)
+    if caching:
+        inner = url.split("::")[-1]
+        raise ConfigurationError(
+            f"The store URL {url} puts fsspec's {caching[0]}:: layer in front of the store; "
+            "payloadkit does not use it, because it keeps its own verified cache of remote "
+            f"payloads (PAYLOADKIT_CACHE says where). Open {inner} instead."
+        )
 
 
 def _filesystem(url: str, options: dict[str, Any]) -> tuple[Any, str]:
     import fsspec.core
 
     protocol = protocol_of(url)
+    if not all(isinstance(name, str) for name in options):
+        raise ConfigurationError("Storage option names must be strings.")
     try:
         fs, root = fsspec.core.url_to_fs(url, **options)
     except ImportError as exc:
@@ -168,10 +221,12 @@ def _open_with_plugin(plugin: _StorePlugin, url: str, options: dict[str, Any]) -
             "or the plugin's documentation.",
             store=url,
         ) from None
+    if isinstance(store, Backend):
+        return Store(store)
     if not isinstance(store, Store):
         raise ConfigurationError(
-            f"{where} returned {type(store).__name__} for {url}, not a payloadkit Store; "
-            "report this to the plugin's authors."
+            f"{where} returned {type(store).__name__} for {url}, not a payloadkit Backend or "
+            "Store; report this to the plugin's authors."
         )
     return store
 

@@ -1,68 +1,77 @@
-"""The abstract Store: content-addressed, verified, atomic payload storage.
+"""The Store: content-addressed, verified, atomic payload storage on any :class:`Backend`.
 
-Backends implement a handful of primitives on keys relative to the store's root
-(``_read_small``, ``_write_small``, ``_write_object``, ``_read_object``, ``_exists``,
-``_delete``, ``_list``); everything users call — choosing a serializer, hashing, dedup,
-manifests, signatures, verification before decoding, clear errors — lives here once.
+Everything users call (choosing a serializer, hashing, dedup, manifests, signatures,
+verification before decoding, clear errors) lives here once; a backend only moves bytes.
+The on-store layout is :mod:`payloadkit._layout`'s.
 
-On-store layout::
-
-    objects/<algorithm>/<2 hex>/<hex><extension>     the bytes, e.g. a plain .parquet file
-    manifests/<algorithm>/<2 hex>/<hex>.json         what they are; written after the object
-    records/<kind>/<name>.json                       run records and other small JSON
-    tmp/                                             temporary files of writes in progress
-
-A payload exists once its manifest exists; the manifest is written only after the whole
-object, and deleted before it, so no manifest ever points at missing or partial bytes.
+A payload exists once its manifest exists. A new payload's object is written before its
+manifest, so no manifest ever points at partial bytes, and checked again after it, so a
+garbage collection that removed the bytes of an old orphan at that moment cannot leave the
+manifest without them. Saving a payload that is already stored writes nothing while its
+manifest is younger than half the store's grace period, and otherwise rewrites the manifest
+with the current time and checks for a running collection (:mod:`payloadkit.stores._lease`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import json
-import re
 import warnings
-from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from payloadkit._config import settings
 from payloadkit._digest import hash_buffers, parse_digest
 from payloadkit._encode import Encoded, encode
-from payloadkit._manifest import Manifest, manifest_key, now
+from payloadkit._layout import (
+    digest_prefix,
+    legacy_manifest_key,
+    manifest_key,
+    object_key,
+    parse_key,
+    record_key,
+)
+from payloadkit._manifest import MAX_MANIFEST_BYTES, Manifest, now
 from payloadkit._ref import PayloadRef
 from payloadkit._registry import registry
 from payloadkit._serializer import Serializer, python_version
-from payloadkit._signing import Keyring
-from payloadkit._versions import newer_than
 from payloadkit.errors import (
+    AmbiguousPayloadError,
     ConfigurationError,
     DeserializationError,
     IntegrityError,
     PayloadkitError,
     PayloadNotFoundError,
-    SignatureError,
     StoreError,
-    UnknownSerializerError,
 )
+from payloadkit.stores._backend import Backend, Callback, PendingWrite, StartsWrites
+from payloadkit.stores._cache import cache_from_environment
+from payloadkit.stores._lease import active_leases, wait_for_leases
+from payloadkit.stores._marker import (
+    StoreMarker,
+    create_marker,
+    legacy_store,
+    not_a_store,
+    read_marker,
+)
+from payloadkit.stores._policy import LoadPolicy, signed_by_signer, signed_enough
 
-__all__ = ["REFRESH_AFTER", "Callback", "Store"]
+__all__ = ["MAX_RECORD_BYTES", "Callback", "Store"]
 
-_RECORD_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\Z")
-_MANIFEST_NAME_RE = re.compile(r"\Amanifests/(blake3|sha256)/[0-9a-f]{2}/([0-9a-f]{64})\.json\Z")
 MAX_RECORD_BYTES = 64 * 1024 * 1024
-#: Saving a stored payload whose manifest is older than this rewrites the manifest with the
-#: current time (a younger one is left alone: a dedup hit then writes nothing). Garbage
-#: collection never removes a payload younger than this, whatever its cutoff.
-REFRESH_AFTER = timedelta(minutes=10)
+#: On a remote backend, a stored object this large or larger is taken as intact when its
+#: size matches (reading it back to hash it would cost a download); smaller ones are hashed.
+VERIFY_REMOTE_MAX = 4 * 1024 * 1024
+_REPUBLISH_ATTEMPTS = 5
 #: Errors a serializer raises without naming the payload; get() adds the payload's context.
 _REWRAPPED = (DeserializationError, IntegrityError, ConfigurationError)
+_LEGACY_MARKER = StoreMarker(1, "", legacy=True)
 
-Callback = Any  # an fsspec.callbacks.Callback, or anything with set_size/relative_update
 
-
-class Store(ABC):
+class Store:
     """A place payloads are put and got, named by a URL. Open one with :func:`open_store`.
 
     ```python
@@ -76,55 +85,103 @@ class Store(ABC):
     ```
     """
 
-    #: The backend can write (put, delete, records).
-    supports_writes: ClassVar[bool] = True
-    #: The backend can delete.
-    supports_deletes: ClassVar[bool] = True
-    #: The backend reads objects as copy-on-write memory mappings (zero-copy loads).
-    supports_mmap: ClassVar[bool] = False
-
-    def __init__(self, url: str, *, trusted_serializers: frozenset[str] | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        trusted_serializers: frozenset[str] | None = None,
+        policy: LoadPolicy | None = None,
+    ) -> None:
+        #: The byte-level backend this store writes through.
+        self.backend = backend
         #: The store's URL, without credentials; recorded in the refs it returns.
-        self.url = url
+        self.url = backend.url
+        #: Serializers allowed to load from this store (None: the configuration decides).
         self.trusted_serializers = trusted_serializers
+        self._policy = policy
+        self._marker: StoreMarker | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
 
-    # -- primitives ---------------------------------------------------------------
-    @abstractmethod
-    def _read_small(self, key: str) -> bytes:
-        """The bytes at ``key``; FileNotFoundError when missing."""
+    def __getstate__(self) -> dict[str, Any]:
+        # A backend may hold credentials: a store never travels pickled.
+        raise TypeError(f"{self!r} cannot be pickled; send its URL and open it on the other side.")
 
-    @abstractmethod
-    def _write_small(self, key: str, data: bytes) -> None:
-        """Write ``data`` at ``key`` atomically, replacing what is there."""
+    # -- capabilities ----------------------------------------------------------------
+    @property
+    def supports_writes(self) -> bool:
+        """The backend can write (put, delete, records)."""
+        return self.backend.supports_writes
 
-    @abstractmethod
-    def _write_object(self, key: str, encoded: Encoded, callback: Callback | None) -> None:
-        """Write the encoded frames or spool file at ``key`` atomically."""
+    @property
+    def supports_deletes(self) -> bool:
+        """The backend can delete."""
+        return self.backend.supports_deletes
 
-    @abstractmethod
-    def _read_object(self, key: str, size: int, callback: Callback | None) -> memoryview:
-        """A writable (or copy-on-write) view of the bytes at ``key``; FileNotFoundError."""
+    @property
+    def supports_mmap(self) -> bool:
+        """Objects load as copy-on-write memory mappings (zero-copy loads)."""
+        return self.backend.supports_mmap
 
-    @abstractmethod
-    def _exists(self, key: str) -> bool:
-        """True when ``key`` holds an object (never from a stale listing)."""
+    @property
+    def policy(self) -> LoadPolicy:
+        """The load policy in force for this store (see :class:`LoadPolicy`)."""
+        if self._policy is not None:
+            return self._policy
+        current = LoadPolicy.current()
+        if self.trusted_serializers is None:
+            return current
+        return dataclasses.replace(current, trusted_serializers=self.trusted_serializers)
 
-    @abstractmethod
-    def _delete(self, key: str) -> None:
-        """Remove ``key``; no error when it is already gone."""
+    # -- being a store ------------------------------------------------------------------
+    def marker(self) -> StoreMarker | None:
+        """The store's marker (format 1 for a 0.1.0 store), or None where there is no store.
 
-    @abstractmethod
-    def _list(self, prefix: str) -> Iterator[str]:
-        """Keys under ``prefix`` (relative to the root), freshly listed."""
+        A location holding anything payloadkit did not write, and no marker, raises
+        :class:`payloadkit.errors.NotAStoreError`; an empty or missing location gives None.
+        """
+        if self._marker is not None:
+            return self._marker
+        with self._failing("read the store marker of"):
+            found = read_marker(self.backend, self.url)
+            if found is None and legacy_store(self.backend):
+                found = _LEGACY_MARKER
+            if found is None and self._holds_foreign_files():
+                raise not_a_store(self.url)
+        if found is not None and found.format >= 2:
+            self._marker = found
+        return found
 
-    def _spool_dir(self) -> str | None:
-        """A local directory for serializers that write files (None: the system's temp)."""
-        return None
+    def require_store(self) -> StoreMarker:
+        """The marker; NotAStoreError when the location is not (yet) a store."""
+        found = self.marker()
+        if found is None:
+            raise not_a_store(self.url)
+        return found
 
-    # -- public API ---------------------------------------------------------------
+    def initialize(self, *, grace: timedelta | None = None) -> StoreMarker:
+        """Make the location a store now (the first save does it otherwise).
+
+        ``grace``: garbage collection never removes a payload saved this recently (default
+        ten minutes); it is recorded in the marker, so every writer and collection agrees.
+        """
+        self._require_writes("create a store")
+        found = self.marker()
+        if found is not None and found.format >= 2:
+            return found
+        with self._failing("create the store marker of"):
+            self._marker = create_marker(self.backend, self.url, grace)
+        return self._marker
+
+    def _holds_foreign_files(self) -> bool:
+        return any(parse_key(info.key) is None for info in self.backend.list(""))
+
+    def _writable_marker(self) -> StoreMarker:
+        found = self.marker()
+        return found if found is not None and found.format >= 2 else self.initialize()
+
+    # -- put ----------------------------------------------------------------------------
     def put(
         self,
         obj: Any,
@@ -134,13 +191,17 @@ class Store(ABC):
     ) -> PayloadRef:
         """Store ``obj`` and return its ref; identical bytes are stored once."""
         self._require_writes("put")
-        encoded = encode(obj, serializer, self._spool_dir())
+        marker = self._writable_marker()
+        with self._failing("write a spool file for", subject="a payload"):
+            encoded = encode(obj, serializer, self.backend.spool_dir())
         try:
-            return self._put_encoded(encoded, callback)
+            return self._put_encoded(encoded, marker, callback)
         finally:
             encoded.release()
 
-    def _put_encoded(self, encoded: Encoded, callback: Callback | None) -> PayloadRef:
+    def _put_encoded(
+        self, encoded: Encoded, marker: StoreMarker, callback: Callback | None
+    ) -> PayloadRef:
         serializer = encoded.serializer
         ref = PayloadRef(
             encoded.digest,
@@ -150,63 +211,136 @@ class Store(ABC):
             encoded.type_name,
             self.url,
         )
+        key = object_key(ref.digest, serializer.extension)
+        early = self._start_early(key, encoded, callback)
         try:
-            existing = self._find_manifest(ref.digest)
-        except IntegrityError:
-            existing = None  # a corrupt manifest is replaced by the one written below
+            with self._failing("write", ref.digest):
+                self._store_encoded(ref, key, encoded, marker, callback, early)
+        except FileNotFoundError as exc:
+            raise self._store_error("write", ref.digest, exc) from exc
+        finally:
+            if early is not None:
+                early.finish()
+        return ref
+
+    def _store_encoded(
+        self,
+        ref: PayloadRef,
+        key: str,
+        encoded: Encoded,
+        marker: StoreMarker,
+        callback: Callback | None,
+        early: _Early | None,
+    ) -> None:
         keyring = settings().keyring
-        if existing is not None and not _signed_enough(existing, keyring):
+        existing = self._existing_manifest(ref, encoded.serializer)
+        if existing is not None and not signed_enough(existing, keyring):
             existing = None  # unsigned or foreign: rewrite both the bytes and the manifest
-        if existing is not None and existing.ref.serializer != ref.serializer:
-            raise StoreError(
-                f"The bytes of this {ref.type} are already stored as {ref.digest} under serializer "
-                f"{existing.ref.serializer!r}, not {ref.serializer!r}, in {self.url}. Use that "
-                "serializer for this object, or another store.",
-                digest=ref.digest,
-                store=self.url,
-            )
-        try:
-            stored = existing is not None and self._exists(existing.object_key)
-        except OSError as exc:
-            raise self._store_error("check", ref.digest, exc) from exc
-        # An old payload saved again gets its manifest rewritten with a fresh time, so a
-        # collection running now sees it as new (see payloadkit._gc).
-        if (
-            existing is not None
-            and stored
-            and _signed_by_signer(existing, keyring)
-            and datetime.now(UTC) - existing.created_at < REFRESH_AFTER
-        ):
-            return existing.ref
+        intact = existing is not None and self._intact(key, encoded, early)
+        fresh = existing is not None and existing.format >= 2 and intact
+        if fresh and existing is not None and signed_by_signer(existing, keyring):
+            age = datetime.now(UTC) - existing.created_at
+            if age < marker.refresh_after:
+                return
         manifest = Manifest(
             ref.with_store(None),
-            serializer.extension,
+            encoded.serializer.extension,
             now(),
             python_version(),
-            serializer.library_versions(),
-            registry.distribution_of(serializer.name),
+            encoded.serializer.library_versions(),
+            registry.distribution_of(encoded.serializer.name),
         )
         if keyring is not None:
             manifest = dataclasses.replace(manifest, signature=keyring.sign(manifest.signed_fields))
-        try:
-            if not stored:
-                self._write_object(manifest.object_key, encoded, callback)
-            self._write_small(manifest_key(ref.digest), manifest.to_bytes())
-            if stored and not self._exists(manifest.object_key):
-                # A collection removed the bytes between the check and the new manifest.
-                self._write_object(manifest.object_key, encoded, callback)
-                self._write_small(manifest_key(ref.digest), manifest.to_bytes())
-        except PayloadkitError:
-            raise
-        except OSError as exc:
-            raise self._store_error("write", ref.digest, exc) from exc
-        return ref
+        if intact:
+            self._refresh(manifest, encoded, callback)
+        else:
+            self._write_new(manifest, encoded, callback, early)
 
+    def _existing_manifest(self, ref: PayloadRef, serializer: Serializer) -> Manifest | None:
+        try:
+            existing = self._manifest_for_ref(ref)
+        except IntegrityError:
+            return None  # a corrupt manifest is replaced by the one written now
+        if existing is None or existing.extension != serializer.extension:
+            return None
+        return existing
+
+    def _intact(self, key: str, encoded: Encoded, early: _Early | None) -> bool:
+        """True when the stored object at ``key`` holds exactly the encoded bytes."""
+        if early is not None and early.succeeded():
+            return True  # just written
+        try:
+            info = self.backend.stat(key)
+        except FileNotFoundError:
+            return False
+        if not info.regular or info.size != encoded.size:
+            return False
+        if self.backend.remote and info.size >= VERIFY_REMOTE_MAX:
+            return True
+        data = self.backend.read_object(key, info.size)
+        algorithm, _ = parse_digest(encoded.digest)
+        return (
+            data.nbytes == info.size
+            and hash_buffers([data], algorithm, info.size) == encoded.digest
+        )
+
+    def _write_new(
+        self,
+        manifest: Manifest,
+        encoded: Encoded,
+        callback: Callback | None,
+        early: _Early | None,
+    ) -> None:
+        """Object, then manifest, then the object once more: a gc that moved the object of an
+        old orphan aside meanwhile either sees the manifest and restores it, or we rewrite it."""
+        key = manifest.object_key
+        if early is None or not early.succeeded():
+            self._write_object(key, encoded, callback)
+        self.backend.write(manifest.key, manifest.to_bytes())
+        for _attempt in range(_REPUBLISH_ATTEMPTS):
+            if self.backend.exists(key):
+                return
+            self._write_object(key, encoded, callback)
+        raise StoreError(
+            f"The bytes of {manifest.ref.digest} ({manifest.ref.type}) kept disappearing from "
+            f"{self.url} while they were saved: something other than payloadkit deletes them.",
+            digest=manifest.ref.digest,
+            store=self.url,
+        )
+
+    def _refresh(self, manifest: Manifest, encoded: Encoded, callback: Callback | None) -> None:
+        """Rewrite an old payload's manifest with the current time, then make sure that no
+        collection that judged the old one removed it: wait for those running, check, repair."""
+        self.backend.write(manifest.key, manifest.to_bytes())
+        leases = active_leases(self.backend)
+        if leases:
+            wait_for_leases(self.backend, leases)
+        if not (self.backend.exists(manifest.key) and self.backend.exists(manifest.object_key)):
+            self._write_new(manifest, encoded, callback, None)
+
+    def _write_object(self, key: str, encoded: Encoded, callback: Callback | None) -> None:
+        if encoded.path is not None:
+            self.backend.write_file(key, encoded.path, callback)
+        else:
+            self.backend.write_frames(key, encoded.frames or [], callback)
+
+    def _start_early(self, key: str, encoded: Encoded, callback: Callback | None) -> _Early | None:
+        backend = self.backend
+        if not isinstance(backend, StartsWrites) or encoded.size > backend.early_write_max:
+            return None
+        frames = encoded.frames or []
+        if encoded.path is not None:
+            with open(encoded.path, "rb") as f:
+                frames = [memoryview(f.read())]
+        return _Early(backend.start_write(key, frames, callback))
+
+    # -- get ----------------------------------------------------------------------------
     def get(self, ref: PayloadRef | str, *, callback: Callback | None = None) -> Any:
         """Load the object: the manifest is checked, then the bytes are verified, then decoded."""
         manifest = self.info(ref)
         meta = manifest.ref
-        serializer = self._loadable(manifest, ref)
+        serializer = self.policy.serializer_for(manifest, self.url)
         data = self._fetch(manifest, callback)
         try:
             return serializer.load(data, meta.type)
@@ -234,14 +368,28 @@ class Store(ABC):
             ) from exc
 
     def _fetch(self, manifest: Manifest, callback: Callback | None) -> memoryview:
-        """The verified bytes of a payload (a backend may serve them from a local cache)."""
-        return self._fetch_uncached(manifest, callback)
+        """The verified bytes of a payload, from the local cache for a remote backend."""
+        cache = cache_from_environment() if self.backend.remote else None
+        meta = manifest.ref
+        if cache is not None:
+            hit = cache.get(meta.digest, meta.size)
+            if hit is not None:
+                if callback is not None:
+                    callback.set_size(meta.size)
+                    callback.relative_update(meta.size)
+                return hit
+        data = self.read_verified(manifest, callback)
+        if cache is not None:
+            cache.put(meta.digest, data)
+        return data
 
-    def _fetch_uncached(self, manifest: Manifest, callback: Callback | None) -> memoryview:
-        """The verified bytes of a payload, read from the store itself (never a cache)."""
+    def read_verified(self, manifest: Manifest, callback: Callback | None = None) -> memoryview:
+        """A payload's stored bytes, read from the backend itself (never a cache) and checked
+        against their digest; nothing is decoded."""
         meta = manifest.ref
         try:
-            data = self._read_object(manifest.object_key, meta.size, callback)
+            with self._failing("read", meta.digest):
+                data = self.backend.read_object(manifest.object_key, meta.size, callback)
         except FileNotFoundError:
             raise PayloadNotFoundError(
                 f"The manifest of {meta.digest} ({meta.type}) is in {self.url} but its bytes are "
@@ -250,52 +398,166 @@ class Store(ABC):
                 type_name=meta.type,
                 store=self.url,
             ) from None
-        except OSError as exc:
-            raise self._store_error("read", meta.digest, exc) from exc
-        self._verify(data, manifest)
+        algorithm, _ = parse_digest(meta.digest)
+        if data.nbytes != meta.size or hash_buffers([data], algorithm, data.nbytes) != meta.digest:
+            raise IntegrityError(
+                f"The bytes of {meta.digest} ({meta.type}) in {self.url} do not match their digest: "
+                "they were corrupted or altered. Nothing was decoded. Delete the payload and save "
+                "it again; `payloadkit verify` checks the whole store.",
+                digest=meta.digest,
+                type_name=meta.type,
+                store=self.url,
+            )
         return data
 
+    # -- info, exists, delete, listing -----------------------------------------------------
     def info(self, ref: PayloadRef | str) -> Manifest:
-        """The manifest of a payload; PayloadNotFoundError when it is not in this store."""
-        digest = ref.digest if isinstance(ref, PayloadRef) else ref
-        manifest = self._find_manifest(digest)
+        """The manifest of a payload; PayloadNotFoundError when it is not in this store.
+
+        A bare digest names the payload with those bytes; when several payloads share them
+        (saved as several types or with several serializers) it raises
+        :class:`payloadkit.errors.AmbiguousPayloadError`: give the ref.
+        """
+        manifest = self._lookup(ref)
         if manifest is None:
+            digest = ref.digest if isinstance(ref, PayloadRef) else ref
+            what = (
+                f"{digest} ({ref.type} with {ref.serializer})"
+                if isinstance(ref, PayloadRef)
+                else digest
+            )
             raise PayloadNotFoundError(
-                f"No payload {digest} in {self.url}. Check the store URL (and storage options), "
+                f"No payload {what} in {self.url}. Check the store URL (and storage options), "
                 "or list what the store holds with `payloadkit ls`.",
                 digest=digest,
+                type_name=ref.type if isinstance(ref, PayloadRef) else None,
                 store=self.url,
             )
         return manifest
 
     def exists(self, ref: PayloadRef | str) -> bool:
-        """True when the payload is in this store."""
-        digest = ref.digest if isinstance(ref, PayloadRef) else ref
-        return self._find_manifest(digest) is not None
+        """True when the payload is in this store (for a bare digest: any payload with those bytes)."""
+        if isinstance(ref, PayloadRef):
+            return self._lookup(ref) is not None
+        return bool(self.manifests_of(ref))
+
+    def _lookup(self, ref: PayloadRef | str) -> Manifest | None:
+        if self.marker() is None:
+            parse_digest(ref.digest if isinstance(ref, PayloadRef) else ref)
+            return None
+        if isinstance(ref, PayloadRef):
+            return self._manifest_for_ref(ref)
+        found = self.manifests_of(ref)
+        if len(found) > 1:
+            kinds = ", ".join(f"{m.ref.type} ({m.ref.serializer})" for m in found[:5])
+            raise AmbiguousPayloadError(
+                f"{ref} names {len(found)} payloads in {self.url} with the same bytes: {kinds}. "
+                "Load it through its ref, which says which one.",
+                digest=ref,
+                store=self.url,
+            )
+        return found[0] if found else None
+
+    def _manifest_for_ref(self, ref: PayloadRef) -> Manifest | None:
+        found = self._read_manifest(manifest_key(ref.digest, ref.serializer, ref.type), ref.digest)
+        if found is None and self._may_have_legacy():
+            found = self._read_manifest(legacy_manifest_key(ref.digest), ref.digest)
+            if found is not None and (found.ref.serializer, found.ref.type) != (
+                ref.serializer,
+                ref.type,
+            ):
+                return None
+        return found
+
+    def manifests_of(self, digest: str) -> list[Manifest]:
+        """Every payload stored with the bytes ``digest`` names (one per type and serializer).
+
+        A damaged manifest raises :class:`payloadkit.errors.IntegrityError`.
+        """
+        parse_digest(digest)
+        if self.marker() is None:
+            return []
+        with self._failing("list the manifests of", digest):
+            keys = sorted(i.key for i in self.backend.list(digest_prefix(digest)))
+        found = [m for k in keys if _is_manifest(k) for m in [self._read_manifest(k, digest)] if m]
+        if self._may_have_legacy():
+            legacy = self._read_manifest(legacy_manifest_key(digest), digest)
+            seen = {(m.ref.serializer, m.ref.type) for m in found}
+            if legacy is not None and (legacy.ref.serializer, legacy.ref.type) not in seen:
+                found.append(legacy)
+        return found
+
+    def _read_manifest(self, key: str, digest: str) -> Manifest | None:
+        try:
+            with self._failing("read the manifest of", digest):
+                raw = self.backend.read(key, MAX_MANIFEST_BYTES)
+        except FileNotFoundError:
+            return None
+        except StoreError as exc:
+            if not isinstance(exc.__cause__, OSError) or exc.__cause__.errno not in _BAD_FILE:
+                raise
+            raise IntegrityError(
+                f"The manifest of {digest} in {self.url} is unreadable ({exc.__cause__.strerror}): "
+                "it is damaged. Run `payloadkit verify`; delete the payload and save it again.",
+                digest=digest,
+                store=self.url,
+            ) from None
+        return Manifest.parse(raw, self.url, digest, key)
+
+    def _may_have_legacy(self) -> bool:
+        found = self.marker()
+        return found is not None and found.legacy
 
     def delete(self, ref: PayloadRef | str) -> None:
-        """Remove a payload: its manifest first, then its bytes.
+        """Remove a payload: its manifest first, then its bytes unless another payload shares them.
 
-        A payload whose manifest is damaged can be deleted too: its bytes are found by
-        their name, whatever their extension.
+        A bare digest removes every payload with those bytes. A payload whose manifest is
+        damaged can be deleted too: its bytes are found by their name, whatever their extension.
         """
         self._require_writes("delete")
         digest = ref.digest if isinstance(ref, PayloadRef) else ref
+        parse_digest(digest)
+        if self.marker() is None:
+            return
+        with self._failing("delete", digest):
+            for key in self._manifest_keys(ref):
+                self.backend.delete(key)
+            kept = self._object_keys_in_use(digest)
+            for key in self._object_keys(digest):
+                if key not in kept:
+                    self.backend.delete(key)
+
+    def _manifest_keys(self, ref: PayloadRef | str) -> list[str]:
+        if isinstance(ref, PayloadRef):
+            keys = [manifest_key(ref.digest, ref.serializer, ref.type)]
+            with contextlib.suppress(PayloadkitError):
+                legacy = self._read_manifest(legacy_manifest_key(ref.digest), ref.digest)
+                if legacy is not None and (legacy.ref.serializer, legacy.ref.type) == (
+                    ref.serializer,
+                    ref.type,
+                ):
+                    keys.append(legacy.key)
+            return keys
+        listed = [i.key for i in self.backend.list(digest_prefix(ref)) if _is_manifest(i.key)]
+        return [*listed, legacy_manifest_key(ref)]
+
+    def _object_keys_in_use(self, digest: str) -> set[str]:
+        """Object keys the remaining manifests of ``digest`` point at (all, if one is damaged)."""
         try:
-            keys = [manifest_key(digest), self.info(digest).object_key]
+            return {m.object_key for m in self.manifests_of(digest)}
         except IntegrityError:
-            keys = [manifest_key(digest), *self._object_keys(digest)]
-        try:
-            for key in keys:
-                self._delete(key)
-        except OSError as exc:
-            raise self._store_error("delete", digest, exc) from exc
+            return set(self._object_keys(digest))
 
     def _object_keys(self, digest: str) -> list[str]:
         """The keys of stored objects named by ``digest``, whatever their extension."""
         algorithm, hexdigest = parse_digest(digest)
-        prefix = f"objects/{algorithm}/{hexdigest[:2]}/"
-        return [k for k in self._listed(prefix) if k[len(prefix) :].split(".")[0] == hexdigest]
+        prefix = f"objects/{algorithm}/{hexdigest[:2]}/{hexdigest}"
+        keys = []
+        for info in self.backend.list(prefix):
+            parsed = parse_key(info.key)
+            if parsed is not None and parsed.kind == "object" and parsed.digest == digest:
+                keys.append(info.key)
+        return keys
 
     def __iter__(self) -> Iterator[PayloadRef]:
         """The refs of every payload in the store, in digest order (see :meth:`manifests`)."""
@@ -310,48 +572,68 @@ class Store(ABC):
         the payload again or deleting it repairs the store). A store that cannot be
         listed or read at all raises :class:`StoreError`.
         """
-        keys = sorted(k for k in self._listed("manifests/") if _MANIFEST_NAME_RE.match(k))
-        for key in keys:
-            match = _MANIFEST_NAME_RE.match(key)
-            assert match is not None
-            digest = f"{match.group(1)}:{match.group(2)}"
-            try:
-                manifest = self._find_manifest(digest)
-            except IntegrityError as exc:
-                warnings.warn(f"Skipping {digest} while listing: {exc}", UserWarning, stacklevel=2)
+        if self.marker() is None:
+            return
+        with self._failing("list", subject="the manifests"):
+            parsed = [p for p in map(parse_key, self._keys("manifests/")) if p is not None]
+        seen: set[tuple[str, str, str]] = set()
+        for item in sorted(parsed, key=lambda p: (p.digest or "", p.kind, p.key)):
+            if item.kind not in ("manifest", "legacy-manifest") or item.digest is None:
                 continue
-            if manifest is not None:
+            try:
+                manifest = self._read_manifest(item.key, item.digest)
+            except IntegrityError as exc:
+                warnings.warn(
+                    f"Skipping {item.digest} while listing: {exc}", UserWarning, stacklevel=2
+                )
+                continue
+            if manifest is None:
+                continue
+            identity = (item.digest, manifest.ref.serializer, manifest.ref.type)
+            if identity not in seen:
+                seen.add(identity)
                 yield manifest
+
+    def _keys(self, prefix: str) -> list[str]:
+        return [info.key for info in self.backend.list(prefix)]
 
     # -- records (run records and other small JSON documents) ---------------------
     def put_record(self, kind: str, name: str, record: dict[str, Any]) -> None:
         """Write a small JSON document under ``records/<kind>/<name>.json`` atomically."""
         self._require_writes("write records")
         key = _record_key(kind, name)
+        self._writable_marker()
         try:
-            self._write_small(key, json.dumps(record, sort_keys=True, indent=1).encode())
-        except OSError as exc:
-            raise self._store_error("write", None, exc, f"the {kind} record {name!r}") from exc
+            data = json.dumps(record, sort_keys=True, indent=1).encode()
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"The {kind} record {name!r} is not JSON: {exc}.") from None
+        with self._failing("write", subject=f"the {kind} record {name!r}"):
+            self.backend.write(key, data)
 
     def get_record(self, kind: str, name: str) -> dict[str, Any]:
-        """Read a record; PayloadNotFoundError when it does not exist."""
+        """Read a record; PayloadNotFoundError when it does not exist, IntegrityError when damaged."""
+        key = _record_key(kind, name)
         try:
-            raw = self._read_small(_record_key(kind, name))
+            if self.marker() is None:
+                raise FileNotFoundError(key)
+            with self._failing("read", subject=f"the {kind} record {name!r}"):
+                raw = self.backend.read(key, MAX_RECORD_BYTES)
         except FileNotFoundError:
             raise PayloadNotFoundError(
                 f"No {kind} record {name!r} in {self.url}.", store=self.url
             ) from None
-        except OSError as exc:
-            raise self._store_error("read", None, exc, f"the {kind} record {name!r}") from exc
-        if len(raw) > MAX_RECORD_BYTES:
-            raise IntegrityError(
-                f"The {kind} record {name!r} in {self.url} is too large to be one."
-            )
+        except StoreError as exc:
+            if isinstance(exc.__cause__, OSError) and exc.__cause__.errno in _BAD_FILE:
+                raise IntegrityError(
+                    f"The {kind} record {name!r} in {self.url} is unreadable: {exc.__cause__.strerror}.",
+                    store=self.url,
+                ) from None
+            raise
         try:
             data = json.loads(raw)
         except (ValueError, RecursionError) as exc:
             raise IntegrityError(
-                f"The {kind} record {name!r} in {self.url} is not JSON: {exc}."
+                f"The {kind} record {name!r} in {self.url} is not JSON: {str(exc)[:200]}."
             ) from None
         if not isinstance(data, dict):
             raise IntegrityError(f"The {kind} record {name!r} in {self.url} is not a JSON object.")
@@ -360,178 +642,104 @@ class Store(ABC):
     def list_records(self, kind: str) -> list[str]:
         """Names of the records of ``kind``, sorted."""
         _record_key(kind, "x")
+        if self.marker() is None:
+            return []
         prefix = f"records/{kind}/"
-        return sorted(k[len(prefix) : -5] for k in self._listed(prefix) if k.endswith(".json"))
+        with self._failing("list", subject=f"the {kind} records"):
+            keys = self._keys(prefix)
+        return sorted(
+            k[len(prefix) : -5]
+            for k in keys
+            if (p := parse_key(k)) is not None and p.kind == "record"
+        )
 
     def delete_record(self, kind: str, name: str) -> None:
         """Remove a record; no error when it is already gone."""
         self._require_writes("delete records")
         key = _record_key(kind, name)
-        try:
-            self._delete(key)
-        except OSError as exc:
-            raise self._store_error("delete", None, exc, f"the {kind} record {name!r}") from exc
+        if self.marker() is None:
+            return
+        with self._failing("delete", subject=f"the {kind} record {name!r}"):
+            self.backend.delete(key)
 
     # -- helpers ------------------------------------------------------------------
-    def _listed(self, prefix: str) -> list[str]:
-        """``_list(prefix)`` read to the end, backend failures as StoreError."""
+    @contextlib.contextmanager
+    def _failing(
+        self, action: str, digest: str | None = None, subject: str | None = None
+    ) -> Iterator[None]:
+        """Backend failures (other than a missing key) as StoreError naming what was done."""
         try:
-            return list(self._list(prefix))
-        except FileNotFoundError:
-            return []
+            yield
+        except (PayloadkitError, FileNotFoundError):
+            raise
         except OSError as exc:
-            raise self._store_error("list", None, exc, f"the keys under {prefix}") from exc
-
-    def _find_manifest(self, digest: str) -> Manifest | None:
-        parse_digest(digest)
-        try:
-            raw = self._read_small(manifest_key(digest))
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise self._store_error("read the manifest of", digest, exc) from exc
-        return Manifest.parse(raw, self.url, digest)
-
-    def _loadable(self, manifest: Manifest, asked: PayloadRef | str) -> Serializer:
-        """The serializer to load with, after every check that needs no payload byte."""
-        meta = manifest.ref
-        if isinstance(asked, PayloadRef) and asked.serializer != meta.serializer:
-            raise IntegrityError(
-                f"The ref says {meta.digest} was written by {asked.serializer!r}; the store's "
-                f"manifest says {meta.serializer!r}. The ref or the store was altered.",
-                digest=meta.digest,
-                type_name=meta.type,
-                store=self.url,
-            )
-        policy = (
-            self.trusted_serializers
-            if self.trusted_serializers is not None
-            else settings().trusted_serializers
-        )
-        if policy is not None and meta.serializer not in policy:
-            raise SignatureError(
-                f"Refusing to load {meta.digest} ({meta.type}) from {self.url}: its serializer "
-                f"{meta.serializer!r} is not in the load policy trusted_serializers={sorted(policy)}. "
-                "Add it to the policy if this store's writers are trusted.",
-                digest=meta.digest,
-                type_name=meta.type,
-                store=self.url,
-            )
-        keyring = settings().keyring
-        serializer = self._serializer_of(manifest, keyring)
-        self._check_signature(manifest, serializer, keyring)
-        if newer_than(meta.serializer_version, serializer.version):
-            dist = registry.distribution_of(serializer.name)
-            upgrade = (
-                f"pip install --upgrade {dist}" if dist else "upgrade the code that registers it"
-            )
-            raise DeserializationError(
-                f"{meta.digest} ({meta.type}) was written by {meta.serializer} version "
-                f"{meta.serializer_version}; this installation has version {serializer.version}. "
-                f"Install a release that reads version {meta.serializer_version}: {upgrade}.",
-                digest=meta.digest,
-                type_name=meta.type,
-                store=self.url,
-            )
-        return serializer
-
-    def _check_signature(
-        self, manifest: Manifest, serializer: Serializer, keyring: Keyring | None
-    ) -> None:
-        """With a key: code-running serializers need a valid signature, and a signature
-        made with one of our keys must match whatever the serializer."""
-        if keyring is None:
-            return
-        meta = manifest.ref
-        if serializer.runs_code_on_load:
-            why = keyring.verify(manifest.signed_fields, manifest.signature)
-            what = f"with {meta.serializer}, which can run code on load"
-        elif keyring.knows(manifest.signature):
-            why = keyring.verify(manifest.signed_fields, manifest.signature)
-            what = f"with {meta.serializer}"
-        else:
-            return  # a format that runs no code loads unsigned (the digest still holds)
-        if why is not None:
-            raise SignatureError(
-                f"Refusing to load {meta.digest} ({meta.type}) from {self.url} {what}: {why}. "
-                "Save it again with the signing key configured, or add the key that signed it.",
-                digest=meta.digest,
-                type_name=meta.type,
-                store=self.url,
-            )
-
-    def _serializer_of(self, manifest: Manifest, keyring: Keyring | None) -> Serializer:
-        meta = manifest.ref
-        try:
-            return registry.get(meta.serializer)
-        except UnknownSerializerError:
-            # The distribution a manifest names is advice to install something. With a key
-            # configured (the store is not trusted as such), give it only from a signed one.
-            signed = _signed_enough(manifest, keyring)
-            why = registry.missing(meta.serializer, manifest.distribution if signed else None)
-            if manifest.distribution and not signed:
-                why += (
-                    f" Its manifest names the distribution {manifest.distribution!r}, but is not "
-                    "signed with a configured key: check that this is the package you "
-                    "expect before installing it."
-                )
-            raise UnknownSerializerError(
-                f"{meta.digest} ({meta.type}) in {self.url} was written by serializer "
-                f"{meta.serializer!r}, which is not available here. {why}",
-                digest=meta.digest,
-                type_name=meta.type,
-                store=self.url,
-            ) from None
-
-    def _verify(self, data: memoryview, manifest: Manifest) -> None:
-        meta = manifest.ref
-        algorithm, _ = parse_digest(meta.digest)
-        if data.nbytes != meta.size or hash_buffers([data], algorithm, data.nbytes) != meta.digest:
-            raise IntegrityError(
-                f"The bytes of {meta.digest} ({meta.type}) in {self.url} do not match their digest: "
-                "they were corrupted or altered. Nothing was decoded. Delete the payload and save "
-                "it again; `payloadkit verify` checks the whole store.",
-                digest=meta.digest,
-                type_name=meta.type,
-                store=self.url,
-            )
+            raise self._store_error(action, digest, exc, subject) from exc
 
     def _require_writes(self, what: str) -> None:
         if not self.supports_writes:
             raise StoreError(f"The store {self.url} is read-only; cannot {what}.", store=self.url)
 
     def _store_error(
-        self, action: str, digest: str | None, exc: BaseException, subject: str | None = None
+        self, action: str, digest: str | None, exc: OSError, subject: str | None = None
     ) -> StoreError:
-        reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError) else _os_reason(exc)
+        reason = _os_reason(exc)
+        advice = _ADVICE.get(
+            exc.errno or 0, "Check that the store is reachable and writable, and its free space."
+        )
         return StoreError(
-            f"Could not {action} {subject or digest or 'a payload'} in {self.url}: {reason}. Check that the "
-            "store is reachable and writable, and its free space.",
+            f"Could not {action} {subject or digest or 'a payload'} in {self.url}: {reason}. {advice}",
             digest=digest,
             store=self.url,
         )
 
 
-def _signed_enough(manifest: Manifest, keyring: Keyring | None) -> bool:
-    """True when a stored manifest is trusted: no key is configured, or it verifies."""
-    return keyring is None or keyring.verify(manifest.signed_fields, manifest.signature) is None
+class _Early:
+    """An object write started before the store knew whether it holds the object."""
+
+    def __init__(self, pending: PendingWrite) -> None:
+        self._pending = pending
+        self._outcome: bool | None = None
+
+    def succeeded(self) -> bool:
+        """Wait for the write; True when it completed (its error is kept, not raised)."""
+        if self._outcome is None:
+            try:
+                self._pending.wait()
+                self._outcome = True
+            except Exception:
+                self._outcome = False
+        return self._outcome
+
+    def finish(self) -> None:
+        """Make sure no request outlives the put."""
+        self.succeeded()
 
 
-def _signed_by_signer(manifest: Manifest, keyring: Keyring | None) -> bool:
-    """True when a verified manifest is signed with the current signing key (no re-signing)."""
-    signature = manifest.signature or ""
-    return keyring is None or signature.split(":")[1:2] == keyring.key_ids[:1]
+_BAD_FILE = frozenset({errno.EINVAL, errno.EFBIG, errno.EISDIR, errno.ELOOP})
+_ADVICE = {
+    errno.ENOSPC: "The disk is full: free space, or choose another store; nothing half-written is visible.",
+    errno.EDQUOT: "The disk quota is exhausted: free space, or choose another store.",
+    errno.EROFS: "The store is on a read-only filesystem: choose a writable location.",
+    errno.EACCES: "Permission denied: check the store's permissions.",
+    errno.EPERM: "Permission denied: check the store's permissions.",
+}
+
+
+def _is_manifest(key: str) -> bool:
+    parsed = parse_key(key)
+    return parsed is not None and parsed.kind == "manifest"
 
 
 def _os_reason(exc: OSError) -> str:
     # The filename may hold a temporary path; strerror is what the user needs.
-    return exc.strerror or type(exc).__name__
+    return exc.strerror or (str(exc)[:200] if str(exc) else type(exc).__name__)
 
 
 def _record_key(kind: str, name: str) -> str:
-    for part in (kind, name):
-        if not isinstance(part, str) or not _RECORD_NAME_RE.match(part):
-            raise ConfigurationError(
-                f"{str(part)[:60]!r} is not a valid record name (letters, digits, '._-')."
-            )
-    return f"records/{kind}/{name}.json"
+    key = record_key(kind, name)
+    if key is None:
+        shown = kind if record_key(kind, "x") is None else name
+        raise ConfigurationError(
+            f"{str(shown)[:60]!r} is not a valid record name (letters, digits, '._-')."
+        )
+    return key

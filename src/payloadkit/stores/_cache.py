@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 from payloadkit._digest import hash_buffers, parse_digest
 from payloadkit.errors import ConfigurationError
-from payloadkit.stores._local import read_file
 
 __all__ = ["DEFAULT_CACHE_SIZE", "PayloadCache", "cache_from_environment"]
 
@@ -155,4 +154,6 @@ class PayloadCache:
 
 def _read(path: str, size: int) -> memoryview:
     """The file's bytes, as a local store reads them (copy-on-write mapping when large)."""
+    from payloadkit.stores._local import read_file  # the local store reads files the same way
+
     return read_file(path, size)

@@ -1,8 +1,8 @@
-"""A Store on any fsspec filesystem: memory, S3, GCS, Azure, SFTP, HDFS, ...
+"""A Backend on any fsspec filesystem: memory, S3, GCS, Azure, SFTP, HDFS, ...
 
 How a write is made atomic depends on the backend, declared by protocol:
 
-- ``"direct"`` (object stores): the object is written to its final key in one PUT or
+- ``"direct"`` (object stores): the value is written to its final key in one PUT or
   one multipart upload, which the server makes visible only once complete; a failed
   upload is discarded (multipart aborted) rather than committed.
 - ``"whole"`` (``memory://``): the whole value is set at once; fsspec's memory files
@@ -10,26 +10,25 @@ How a write is made atomic depends on the backend, declared by protocol:
 - ``"rename"`` (everything else): write ``tmp/<unique>.part``, then move it into place.
 
 Payloads read from a remote filesystem (anything but local files and memory) are kept in
-the verified local cache (:mod:`payloadkit.stores._cache`): a later read of the same
-digest, from any store or process, is served from it after re-hashing. Transfers report
+the verified local cache (:mod:`payloadkit.stores._cache`) by the Store. Transfers report
 progress through the ``callback`` given, or a default bar (:mod:`payloadkit._progress`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import uuid
-from collections.abc import Iterator
-from typing import Any, ClassVar
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
-from payloadkit._encode import Encoded
-from payloadkit._manifest import Manifest
 from payloadkit._progress import close_callback, transfer_callback
-from payloadkit.stores._base import Callback, Store
-from payloadkit.stores._cache import cache_from_environment
+from payloadkit.stores._backend import Backend, Callback, KeyInfo
+from payloadkit.stores._base import Store
 
-__all__ = ["FsspecStore"]
+__all__ = ["FsspecBackend", "FsspecStore"]
 
 _DIRECT = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2"})
 _WHOLE = frozenset({"memory"})
@@ -45,86 +44,135 @@ def _atomic_mode(protocols: tuple[str, ...]) -> str:
     return "rename"
 
 
-class FsspecStore(Store):
-    """A store rooted at ``root`` on the fsspec filesystem ``fs``."""
+def protocols_of(fs: Any) -> tuple[str, ...]:
+    """The protocols an fsspec filesystem answers to."""
+    return tuple(fs.protocol) if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
 
-    supports_mmap: ClassVar[bool] = False
 
-    def __init__(self, fs: Any, root: str, url: str, **kwargs: Any) -> None:
-        super().__init__(url, **kwargs)
+class FsspecBackend(Backend):
+    """Values under ``root`` on the fsspec filesystem ``fs``."""
+
+    def __init__(self, fs: Any, root: str, url: str) -> None:
+        super().__init__(url)
         self.fs = fs
         self.root = root.rstrip("/")
-        protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-        self.atomic_mode = _atomic_mode(tuple(protocols))
+        protocols = protocols_of(fs)
+        self.atomic_mode = _atomic_mode(protocols)
         #: Reads go through the local payload cache (remote filesystems only).
         self.uses_cache = not _LOCAL.intersection(protocols)
+        self.atomic_move = self.atomic_mode == "rename"  # type: ignore[misc]
+        self.remote = self.uses_cache  # type: ignore[misc]
 
-    def __getstate__(self) -> dict[str, Any]:
-        # A filesystem object may hold credentials; a store never travels pickled.
-        raise TypeError(f"{self!r} cannot be pickled; send its URL and open it on the other side.")
+    def path(self, key: str) -> str:
+        """The filesystem path that holds ``key``."""
+        return f"{self.root}/{key}" if key else self.root
 
-    def _path(self, key: str) -> str:
-        return f"{self.root}/{key}"
+    # -- reads ----------------------------------------------------------------------
+    def read(self, key: str, limit: int) -> bytes:
+        info = self.stat(key)
+        if not info.regular:
+            raise OSError(errno.EINVAL, f"{key} is not a regular value")
+        if info.size > limit:
+            raise OSError(errno.EFBIG, f"{key} is {info.size} bytes, over the {limit}-byte limit")
+        return bytes(self.fs.cat_file(self.path(key)))
 
-    def _fetch(self, manifest: Manifest, callback: Callback | None) -> memoryview:
-        """Verified bytes from the local cache when it holds them, else from the store."""
-        cache = cache_from_environment() if self.uses_cache else None
-        meta = manifest.ref
-        if cache is not None:
-            hit = cache.get(meta.digest, meta.size)
-            if hit is not None:
-                if callback is not None:
-                    callback.set_size(meta.size)
-                    callback.relative_update(meta.size)
-                return hit
-        data = super()._fetch(manifest, callback)
-        if cache is not None:
-            cache.put(meta.digest, data)
-        return data
+    def read_object(self, key: str, size: int, callback: Callback | None = None) -> memoryview:
+        progress = transfer_callback(callback, size, "payloadkit download")
+        try:
+            return self._read_into(key, size, progress)
+        finally:
+            close_callback(progress, callback)
 
-    def _read_small(self, key: str) -> bytes:
-        path = self._path(key)
+    def _read_into(self, key: str, size: int, callback: Callback) -> memoryview:
+        if self.stat(key).size != size:
+            # Never allocate what a (possibly hostile) manifest declares: a view of the
+            # wrong length makes the digest check refuse the object.
+            return memoryview(b"" if size else b"\0")
+        with self.fs.open(self.path(key), "rb", block_size=min(max(size, 1), _CHUNK)) as f:
+            view = memoryview(bytearray(size))
+            callback.set_size(size)
+            filled = 0
+            while filled < size:
+                n = f.readinto(view[filled : filled + _CHUNK])
+                if not n:
+                    break
+                filled += n
+                callback.relative_update(n)
+            extra = f.read(1)
+        # A file of the wrong length yields a view of the wrong length: the digest check refuses it.
+        return view[:filled] if not extra else memoryview(b"")
+
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        return bytes(self.fs.cat_file(self.path(key), start=start, end=end))
+
+    def stat(self, key: str) -> KeyInfo:
+        path = self.path(key)
         self._invalidate(path)
-        return bytes(self.fs.cat_file(path))
+        info = self.fs.info(path)
+        return KeyInfo(key, int(info.get("size") or 0), _modified(info), info.get("type") == "file")
 
-    def _write_small(self, key: str, data: bytes) -> None:
-        path = self._path(key)
+    def list(self, prefix: str) -> Iterator[KeyInfo]:
+        directory = prefix.rpartition("/")[0]
+        base = self.path(directory)
+        self._invalidate(base)
+        try:
+            found = self.fs.find(base, detail=True)
+        except FileNotFoundError:
+            return
+        root = self.root.lstrip("/")
+        for path, info in found.items():
+            relative = path.lstrip("/")[len(root) :].lstrip("/")
+            if relative.startswith(prefix) and info.get("type", "file") == "file":
+                yield KeyInfo(relative, int(info.get("size") or 0), _modified(info))
+
+    # -- writes ---------------------------------------------------------------------
+    def write(self, key: str, data: bytes) -> None:
+        path = self.path(key)
         if self.atomic_mode == "rename":
             self._write_renamed(path, [memoryview(data)])
         else:
+            self._makedirs(path)
             self.fs.pipe_file(path, data)
 
-    def _write_object(self, key: str, encoded: Encoded, given: Callback | None) -> None:
-        callback = transfer_callback(given, encoded.size, "payloadkit upload")
+    def write_frames(
+        self, key: str, frames: Sequence[memoryview], callback: Callback | None = None
+    ) -> None:
+        size = sum(frame.nbytes for frame in frames)
+        progress = transfer_callback(callback, size, "payloadkit upload")
         try:
-            self._write_encoded(key, encoded, callback)
+            path = self.path(key)
+            if self.atomic_mode == "whole":
+                self.fs.pipe_file(path, b"".join(frames))
+            elif self.atomic_mode == "direct":
+                self._stream(path, frames, progress)
+            else:
+                self._write_renamed(path, frames, progress)
         finally:
-            close_callback(callback, given)
+            close_callback(progress, callback)
 
-    def _write_encoded(self, key: str, encoded: Encoded, callback: Callback) -> None:
-        path = self._path(key)
-        if encoded.path is not None:
-            kwargs = {"callback": callback}
+    def write_file(
+        self, key: str, path: str, callback: Callback | None = None, *, consume: bool = False
+    ) -> None:
+        if self.atomic_mode == "whole":
+            super().write_file(key, path, callback)
+            return
+        progress = transfer_callback(callback, os.path.getsize(path), "payloadkit upload")
+        try:
+            target = self.path(key)
             if self.atomic_mode == "rename":
                 tmp = self._tmp_path()
                 self._makedirs(tmp)
-                self.fs.put_file(encoded.path, tmp, **kwargs)
-                self._makedirs(path)
-                self.fs.mv(tmp, path)
+                self.fs.put_file(path, tmp, callback=progress)
+                self._makedirs(target)
+                self.fs.mv(tmp, target)
             else:
-                self._makedirs(path)
-                self.fs.put_file(encoded.path, path, **kwargs)
-            return
-        frames = encoded.frames or []
-        if self.atomic_mode == "whole":
-            self.fs.pipe_file(path, b"".join(frames))
-        elif self.atomic_mode == "direct":
-            self._stream(path, frames, callback)
-        else:
-            self._write_renamed(path, frames, callback)
+                self._makedirs(target)
+                self.fs.put_file(path, target, callback=progress)
+        finally:
+            close_callback(progress, callback)
 
     def _write_renamed(
-        self, path: str, frames: list[memoryview], callback: Callback | None = None
+        self, path: str, frames: Sequence[memoryview], callback: Callback | None = None
     ) -> None:
         tmp = self._tmp_path()
         try:
@@ -136,7 +184,7 @@ class FsspecStore(Store):
                 self.fs.rm_file(tmp)
             raise
 
-    def _stream(self, path: str, frames: list[memoryview], callback: Callback | None) -> None:
+    def _stream(self, path: str, frames: Sequence[memoryview], callback: Callback | None) -> None:
         """Write frames to ``path``; on failure the file is discarded, never committed."""
         self._makedirs(path)
         f = self.fs.open(path, "wb")
@@ -156,63 +204,29 @@ class FsspecStore(Store):
             raise
         f.close()
 
-    def _read_object(self, key: str, size: int, given: Callback | None) -> memoryview:
-        callback = transfer_callback(given, size, "payloadkit download")
-        try:
-            return self._read_into(key, size, callback)
-        finally:
-            close_callback(callback, given)
-
-    def _read_into(self, key: str, size: int, callback: Callback) -> memoryview:
-        with self.fs.open(self._path(key), "rb", block_size=min(max(size, 1), _CHUNK)) as f:
-            actual = getattr(f, "size", None)
-            if actual is None:
-                actual = self.fs.size(self._path(key))
-            if actual != size:
-                # Never allocate what a (possibly hostile) manifest declares: a view of the
-                # wrong length makes the digest check refuse the object.
-                return memoryview(b"" if size else b"\0")
-            buffer = bytearray(size)
-            view = memoryview(buffer)
-            if callback is not None:
-                callback.set_size(size)
-            filled = 0
-            while filled < size:
-                n = f.readinto(view[filled : filled + _CHUNK])
-                if not n:
-                    break
-                filled += n
-                if callback is not None:
-                    callback.relative_update(n)
-            extra = f.read(1)
-        # A file of the wrong length yields a view of the wrong length: the digest check refuses it.
-        return view[:filled] if not extra else memoryview(b"")
-
-    def _exists(self, key: str) -> bool:
-        path = self._path(key)
-        self._invalidate(path)
-        return bool(self.fs.exists(path))
-
-    def _delete(self, key: str) -> None:
-        path = self._path(key)
+    def delete(self, key: str) -> None:
+        path = self.path(key)
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(path)
         self._invalidate(path)
 
-    def _list(self, prefix: str) -> Iterator[str]:
-        base = self._path(prefix).rstrip("/")
-        self._invalidate(base)
-        try:
-            found = self.fs.find(base, detail=False)
-        except FileNotFoundError:
+    def copy(self, source: str, target: str) -> None:
+        if self.atomic_mode == "rename":
+            super().copy(source, target)
             return
-        root = self.root.lstrip("/")
-        for path in found:
-            relative = path.lstrip("/")[len(root) :].lstrip("/")
-            yield relative
+        self._makedirs(self.path(target))
+        self.fs.cp_file(self.path(source), self.path(target))
 
+    def move(self, source: str, target: str) -> None:
+        if not self.fs.exists(self.path(source)):
+            raise FileNotFoundError(source)
+        self._makedirs(self.path(target))
+        self.fs.mv(self.path(source), self.path(target))
+        self._invalidate(self.path(source))
+
+    # -- helpers --------------------------------------------------------------------
     def _tmp_path(self) -> str:
-        return self._path(f"tmp/{os.getpid()}-{uuid.uuid4().hex}.part")
+        return self.path(f"tmp/{os.getpid()}-{uuid.uuid4().hex}.part")
 
     def _makedirs(self, path: str) -> None:
         parent = path.rsplit("/", 1)[0]
@@ -222,3 +236,38 @@ class FsspecStore(Store):
     def _invalidate(self, path: str) -> None:
         # Listings are cached per filesystem instance (s3fs); never trust them for lookups.
         self.fs.invalidate_cache(path.rsplit("/", 1)[0])
+
+
+class FsspecStore(Store):
+    """A store rooted at ``root`` on the fsspec filesystem ``fs``: a :class:`Store` on an
+    :class:`FsspecBackend`."""
+
+    def __init__(self, fs: Any, root: str, url: str, **kwargs: Any) -> None:
+        super().__init__(FsspecBackend(fs, root, url), **kwargs)
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec filesystem."""
+        return self._fsspec_backend.fs
+
+    @property
+    def root(self) -> str:
+        """The store's root path on the filesystem."""
+        return self._fsspec_backend.root
+
+    @property
+    def _fsspec_backend(self) -> FsspecBackend:
+        backend = self.backend
+        assert isinstance(backend, FsspecBackend)
+        return backend
+
+
+def _modified(info: dict[str, Any]) -> datetime | None:
+    """The modification time in an fsspec info dict, as an aware datetime, if it has one."""
+    for name in ("LastModified", "mtime", "modified", "last_modified", "created"):
+        value = info.get(name)
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        if isinstance(value, int | float) and value > 0:
+            return datetime.fromtimestamp(value, UTC)
+    return None

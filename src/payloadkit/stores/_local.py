@@ -1,28 +1,38 @@
-"""A Store in a local directory: plain files, atomic renames, zero-copy mapped reads."""
+"""A store in a local directory: plain files, atomic renames, zero-copy mapped reads."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import mmap
 import os
 import re
+import shutil
 import stat
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from payloadkit._config import settings
-from payloadkit._encode import Encoded
-from payloadkit.stores._base import Callback, Store
+from payloadkit.stores._backend import Backend, Callback, KeyInfo
+from payloadkit.stores._base import Store
 
-__all__ = ["LocalStore"]
+__all__ = ["LocalBackend", "LocalStore", "read_file"]
 
 #: Objects at least this large are read as copy-on-write memory mappings.
 MMAP_FROM = 1 << 20
 _PUBLISH_ATTEMPTS = 5
 _MAX_WRITE = 1 << 30
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+#: Reads never follow a link in place of a value, and never wait on a FIFO.
+_READ_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
 #: A temporary file untouched for this long (seconds) was left by a crashed write; the
 #: next writer removes it. Files being written are touched with every write.
 STALE_AFTER = 3600.0
@@ -30,61 +40,71 @@ STALE_AFTER = 3600.0
 _TMP_NAME_RE = re.compile(r"\A(?:\d+-[0-9a-f]{32}\.part|spool-[^/]+)\Z")
 
 
-class LocalStore(Store):
-    """A store in the directory ``root`` (created on first write).
+class LocalBackend(Backend):
+    """Values as files under the directory ``root`` (created on first write).
 
     Writes go to ``tmp/`` and are renamed into place, so a killed writer never leaves a
-    visible partial object. The first write of a store object removes the temporary
+    visible partial value. The first write of a backend object removes the temporary
     files that crashed writers left there more than :data:`STALE_AFTER` seconds ago.
-    Large objects load through a private (copy-on-write) memory mapping of the file:
-    loaded arrays are writable and cost no anonymous memory.
+    Large values are read through a private (copy-on-write) memory mapping of the file.
+    Reads refuse anything but a regular file (a link, a FIFO, a device) without blocking.
     """
 
     supports_mmap: ClassVar[bool] = True
+    atomic_move: ClassVar[bool] = True
 
-    def __init__(self, root: str, **kwargs: Any) -> None:
-        super().__init__(root, **kwargs)
+    def __init__(self, root: str) -> None:
+        super().__init__(root)
         self.root = root
         self._dirs: set[str] = set()
 
-    def _path(self, key: str) -> str:
+    def __getstate__(self) -> dict[str, Any]:
+        return {"url": self.url, "root": self.root, "_dirs": set()}
+
+    def path(self, key: str) -> str:
+        """The file that holds ``key``."""
         if os.sep == "/":
-            return f"{self.root}/{key}"  # keys are already '/'-separated, relative paths
+            return f"{self.root}/{key}" if key else self.root
         return os.path.join(self.root, *key.split("/"))
 
-    def _ensure_dir(self, directory: str) -> None:
-        if directory not in self._dirs:
-            _makedirs(directory)
-            self._dirs.add(directory)
+    # -- reads ----------------------------------------------------------------------
+    def read(self, key: str, limit: int) -> bytes:
+        fd = _open_regular(self.path(key))
+        try:
+            size = os.fstat(fd).st_size
+            if size > limit:
+                raise OSError(errno.EFBIG, f"{key} is {size} bytes, over the {limit}-byte limit")
+            return _read_fd(fd, size)
+        finally:
+            os.close(fd)
 
-    def _spool_dir(self) -> str:
-        directory = self._path("tmp")
-        if directory not in self._dirs:  # once per store object: create it, sweep it
-            self._ensure_dir(directory)
-            remove_stale_files(directory, time.time() - STALE_AFTER)
-        return directory
+    def read_object(self, key: str, size: int, callback: Callback | None = None) -> memoryview:
+        view = read_file(self.path(key), size)
+        if callback is not None:
+            callback.set_size(size)
+            callback.relative_update(view.nbytes)
+        return view
 
-    def _tmp_file(self) -> str:
-        return os.path.join(self._spool_dir(), f"{os.getpid()}-{uuid.uuid4().hex}.part")
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        fd = _open_regular(self.path(key))
+        try:
+            return os.pread(fd, max(0, end - start), start)
+        finally:
+            os.close(fd)
 
-    def _publish(self, tmp: str, key: str) -> None:
-        final = self._path(key)
-        directory = os.path.dirname(final)
-        self._ensure_dir(directory)
-        for attempt in range(_PUBLISH_ATTEMPTS):
-            try:
-                os.replace(tmp, final)
-                break
-            except FileNotFoundError:
-                # gc removed an emptied directory meanwhile; make it again and retry.
-                if attempt == _PUBLISH_ATTEMPTS - 1 or not os.path.exists(tmp):
-                    raise
-                self._dirs.discard(directory)
-                self._ensure_dir(directory)
-        if settings().durable:
-            _fsync_dir(os.path.dirname(final))
+    def stat(self, key: str) -> KeyInfo:
+        info = os.stat(self.path(key), follow_symlinks=False)
+        return _key_info(key, info)
 
-    def _write_frames(self, key: str, frames: list[memoryview], callback: Callback | None) -> None:
+    def list(self, prefix: str) -> Iterator[KeyInfo]:
+        directory, _, start = prefix.rpartition("/")
+        base = self.path(directory) if directory else self.root
+        yield from _walk(base, f"{directory}/" if directory else "", start)
+
+    # -- writes ---------------------------------------------------------------------
+    def write_frames(
+        self, key: str, frames: Sequence[memoryview], callback: Callback | None = None
+    ) -> None:
         tmp = self._tmp_file()
         # os.open/os.write: a buffered file object costs more than the write of a small
         # object, and the frames are written straight from the object's memory anyway.
@@ -105,43 +125,142 @@ class LocalStore(Store):
                 os.unlink(tmp)
             raise
 
-    def _write_small(self, key: str, data: bytes) -> None:
-        self._write_frames(key, [memoryview(data)], None)
-
-    def _write_object(self, key: str, encoded: Encoded, callback: Callback | None) -> None:
-        if encoded.path is not None:
-            if settings().durable:
-                with open(encoded.path, "rb") as f:
-                    os.fsync(f.fileno())
-            self._publish(encoded.path, key)
-            encoded.path = None
+    def write_file(
+        self, key: str, path: str, callback: Callback | None = None, *, consume: bool = False
+    ) -> None:
+        if not consume or os.path.dirname(os.path.abspath(path)) != self.spool_dir():
+            super().write_file(key, path, callback)
             return
-        self._write_frames(key, encoded.frames or [], callback)
+        if settings().durable:
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+        self._publish(path, key)
 
-    def _read_small(self, key: str) -> bytes:
-        with open(self._path(key), "rb") as f:
-            return f.read()
-
-    def _read_object(self, key: str, size: int, callback: Callback | None) -> memoryview:
-        view = read_file(self._path(key), size)
-        if callback is not None:
-            callback.set_size(size)
-            callback.relative_update(view.nbytes)
-        return view
-
-    def _exists(self, key: str) -> bool:
-        return os.path.exists(self._path(key))
-
-    def _delete(self, key: str) -> None:
+    def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._path(key))
+            os.unlink(self.path(key))
 
-    def _list(self, prefix: str) -> Iterator[str]:
-        base = self._path(prefix.rstrip("/"))
-        for directory, _dirs, files in os.walk(base):
-            relative = os.path.relpath(directory, self.root).replace(os.sep, "/")
-            for name in files:
-                yield f"{relative}/{name}"
+    def move(self, source: str, target: str) -> None:
+        self._publish(self.path(source), target, keep_source_error=True)
+
+    def copy(self, source: str, target: str) -> None:
+        tmp = self._tmp_file()
+        try:
+            shutil.copyfile(self.path(source), tmp, follow_symlinks=False)
+            self._publish(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def spool_dir(self) -> str:
+        directory = self.path("tmp")
+        if directory not in self._dirs:  # once per backend object: create it, sweep it
+            self._ensure_dir(directory)
+            remove_stale_files(directory, time.time() - STALE_AFTER)
+        return directory
+
+    def prune_empty_directories(self, prefixes: Sequence[str]) -> None:
+        """Remove emptied fan-out directories under ``prefixes`` (writers recreate them)."""
+        for prefix in prefixes:
+            for directory, _dirs, _files in os.walk(self.path(prefix.rstrip("/")), topdown=False):
+                with contextlib.suppress(OSError):  # not empty, or just refilled
+                    os.rmdir(directory)
+                self._dirs.discard(directory)
+
+    # -- helpers --------------------------------------------------------------------
+    def _ensure_dir(self, directory: str) -> None:
+        if directory not in self._dirs:
+            _makedirs(directory)
+            self._dirs.add(directory)
+
+    def _tmp_file(self) -> str:
+        return os.path.join(self.spool_dir(), f"{os.getpid()}-{uuid.uuid4().hex}.part")
+
+    def _publish(self, tmp: str, key: str, *, keep_source_error: bool = False) -> None:
+        final = self.path(key)
+        directory = os.path.dirname(final)
+        self._ensure_dir(directory)
+        for attempt in range(_PUBLISH_ATTEMPTS):
+            try:
+                os.replace(tmp, final)
+                break
+            except FileNotFoundError:
+                # gc removed an emptied directory meanwhile; make it again and retry.
+                if attempt == _PUBLISH_ATTEMPTS - 1 or not os.path.lexists(tmp):
+                    raise
+                self._dirs.discard(directory)
+                self._ensure_dir(directory)
+        if settings().durable:
+            _fsync_dir(directory)
+
+
+class LocalStore(Store):
+    """A store in the directory ``root``: a :class:`Store` on a :class:`LocalBackend`.
+
+    Large objects load through a private (copy-on-write) memory mapping of the file:
+    loaded arrays are writable and cost no anonymous memory.
+    """
+
+    def __init__(self, root: str, **kwargs: Any) -> None:
+        super().__init__(LocalBackend(root), **kwargs)
+
+    @property
+    def root(self) -> str:
+        """The store's directory."""
+        backend = self.backend
+        assert isinstance(backend, LocalBackend)
+        return backend.root
+
+
+def _open_regular(path: str) -> int:
+    """A descriptor on the regular file at ``path``; anything else raises OSError at once."""
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(errno.EINVAL, f"{path} is a link, not a payloadkit file") from None
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file")
+    return fd
+
+
+def _read_fd(fd: int, size: int) -> bytes:
+    chunks, filled = [], 0
+    while filled < size:
+        chunk = os.read(fd, min(size - filled, _MAX_WRITE))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        filled += len(chunk)
+    return b"".join(chunks)
+
+
+def _key_info(key: str, info: os.stat_result) -> KeyInfo:
+    modified = datetime.fromtimestamp(info.st_mtime, UTC)
+    return KeyInfo(key, info.st_size, modified, stat.S_ISREG(info.st_mode))
+
+
+def _walk(base: str, relative: str, start: str) -> Iterator[KeyInfo]:
+    """Every file under ``base`` whose name starts with ``start``, without following links."""
+    try:
+        entries = list(os.scandir(base))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        if not entry.name.startswith(start):
+            continue
+        key = f"{relative}{entry.name}"
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _walk(entry.path, f"{key}/", "")
+                continue
+            yield _key_info(key, entry.stat(follow_symlinks=False))
+        except FileNotFoundError:
+            continue  # removed while we looked
 
 
 def _write_all(fd: int, frame: memoryview, callback: Callback | None) -> None:
@@ -158,21 +277,25 @@ def read_file(path: str, size: int) -> memoryview:
     """A local file's bytes: a private copy-on-write mapping when large, else a bytearray.
 
     A file whose length is not ``size`` is not read: the empty (or one-byte) view returned
-    fails the digest check, so nothing is allocated from a declared size.
+    fails the digest check, so nothing is allocated from a declared size. Only regular
+    files are read; a link, a FIFO or a device raises OSError without blocking.
     """
-    with open(path, "rb", buffering=0) as f:
-        if os.fstat(f.fileno()).st_size != size:
+    fd = _open_regular(path)
+    try:
+        if os.fstat(fd).st_size != size:
             return memoryview(b"" if size else b"\0")
         if size >= MMAP_FROM:
-            return memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY))
+            return memoryview(mmap.mmap(fd, 0, access=mmap.ACCESS_COPY))
         view = memoryview(bytearray(size))
         filled = 0
         while filled < size:
-            n = f.readinto(view[filled:])
+            n = os.readv(fd, [view[filled:]])
             if not n:
                 break
             filled += n
         return view[:filled]
+    finally:
+        os.close(fd)
 
 
 def remove_stale_files(directory: str, cutoff: float) -> int:

@@ -2,44 +2,46 @@
 
 - Lookups go straight to the server (GET/HEAD/LIST), never through s3fs's per-instance
   listing cache, so an object another process has just written is found.
-- A small object's PUT starts at once, while the store looks for its manifest: a new
-  payload waits for two round trips (object, then manifest) instead of three, and a
-  payload already stored for one. Identical bytes overwrite themselves harmlessly, and
-  the manifest is still written only once its object is complete.
+- A small object's PUT can start at once (:meth:`S3Backend.start_write`), while the store
+  looks for its manifest: identical bytes overwrite themselves harmlessly, and the
+  manifest is still written only once its object is complete.
 - Uploads stream the serializer's frames (or a memory-mapped spool file) in one PUT,
   or above 100 MiB in parts, several at once, without a second full copy of the bytes: each request's body is read
   from views of the frames. The object becomes visible only when the single PUT or the
   multipart upload completes; a failed or interrupted upload is aborted.
 - Downloads fill one preallocated buffer with parallel ranged GETs; a body cut short is
   resumed from where it stopped, a bounded number of times with backoff.
-- Errors say what went wrong: a missing bucket is a :class:`StoreError`, refused or
-  missing credentials a :class:`ConfigurationError`; neither ever shows a credential.
+- Errors say what went wrong: a missing bucket or an unreachable endpoint is a
+  :class:`StoreError`, refused or missing credentials or a malformed bucket name a
+  :class:`ConfigurationError`; none ever shows a credential.
+- A server that cannot list multipart uploads (501 NotImplemented, as some S3-compatible
+  servers answer) makes :meth:`S3Backend.incomplete_uploads` raise NotImplementedError.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import builtins
 import concurrent.futures
 import contextlib
 import errno
 import io
 import itertools
 import mmap
+import os
 import threading
-from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from payloadkit._encode import Encoded
-from payloadkit._manifest import object_key
 from payloadkit._progress import close_callback, transfer_callback
-from payloadkit._ref import PayloadRef
 from payloadkit.errors import ConfigurationError, StoreError
-from payloadkit.stores._base import Callback
-from payloadkit.stores._fsspec import FsspecStore
+from payloadkit.stores._backend import Callback, KeyInfo
+from payloadkit.stores._base import Store
+from payloadkit.stores._fsspec import FsspecBackend, FsspecStore
 
-__all__ = ["S3Store"]
+__all__ = ["S3Backend", "S3Store"]
 
 T = TypeVar("T")
 
@@ -156,11 +158,10 @@ class _Running:
             raise
 
 
-class _EarlyUpload:
-    """The PUT of a small object, started before the store knows whether it holds it."""
+class _PendingPut:
+    """The PUT of a small object started in the background (see ``start_write``)."""
 
-    def __init__(self, key: str, running: _Running, close: Callable[[], None]) -> None:
-        self.key = key
+    def __init__(self, running: _Running, close: Callable[[], None]) -> None:
         self._running = running
         self._close = close
 
@@ -172,16 +173,17 @@ class _EarlyUpload:
             self._close()
 
 
-class S3Store(FsspecStore):
-    """A store under ``s3://bucket/prefix`` (AWS or any S3-compatible endpoint)."""
+class S3Backend(FsspecBackend):
+    """Values under ``s3://bucket/prefix`` (AWS or any S3-compatible endpoint)."""
 
-    def __init__(self, fs: Any, root: str, url: str, **kwargs: Any) -> None:
-        super().__init__(fs, root, url, **kwargs)
+    #: Small objects are PUT in the background while the Store looks up their manifest.
+    early_write_max = EARLY_UPLOAD_MAX
+
+    def __init__(self, fs: Any, root: str, url: str) -> None:
+        super().__init__(fs, root, url)
         bucket, _, prefix = self.root.strip("/").partition("/")
         self.bucket = bucket
         self.prefix = f"{prefix}/" if prefix else ""
-        #: The early upload of the put running in each thread (see ``_put_encoded``).
-        self._puts = threading.local()
 
     # -- running s3fs coroutines --------------------------------------------------
     def _start(self, make: Callable[[], Awaitable[T]]) -> _Running:
@@ -204,17 +206,21 @@ class S3Store(FsspecStore):
     async def _call(self, method: str, **kwargs: Any) -> Any:
         try:
             return await self.fs._call_s3(method, Bucket=self.bucket, **kwargs)
-        except OSError as exc:
+        except (OSError, StoreError, ConfigurationError) as exc:
             raise self._translate(exc) from None
         except Exception as exc:
-            if _error_code(exc) != "NoCredentials":
-                raise
             raise self._translate(exc) from None
 
-    def _translate(self, exc: Exception) -> BaseException:
-        """A clear payloadkit error for a missing bucket or refused credentials, else ``exc``."""
+    def _where(self) -> str:
+        endpoint = self.fs.endpoint_url or getattr(self.fs, "client_kwargs", {}).get("endpoint_url")
+        return f"the S3 endpoint {endpoint}" if endpoint else "AWS S3"
+
+    def _translate(self, exc: BaseException) -> BaseException:
+        """A clear payloadkit error for what the user can fix; OSError for the rest."""
         code = _error_code(exc)
-        where = self.fs.endpoint_url or "AWS S3"
+        where = self._where()
+        if isinstance(exc, FileNotFoundError) and code != "NoSuchBucket":
+            return exc
         if code == "NoSuchBucket":
             return StoreError(
                 f"The bucket {self.bucket!r} of {self.url} does not exist at {where}. Create it, "
@@ -233,19 +239,36 @@ class S3Store(FsspecStore):
                 "options, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use ~/.aws; for a "
                 "public bucket pass anon=True."
             )
-        return exc
+        if code in ("InvalidBucketName", "ParamValidation"):
+            return ConfigurationError(
+                f"{self.bucket!r} is not a valid S3 bucket name (in {self.url}): bucket names are "
+                "3 to 63 lowercase letters, digits, dots and hyphens. Check the store URL."
+            )
+        if code == "EndpointConnection" or _is_connection_error(exc):
+            return StoreError(
+                f"Cannot reach {where} for {self.url}: {type(exc).__name__}. Check the "
+                "endpoint_url and that the server is running and reachable.",
+                store=self.url,
+            )
+        if isinstance(exc, OSError | StoreError | ConfigurationError):
+            return exc
+        return OSError(errno.EIO, f"{type(exc).__name__}: {str(exc)[:300]}")
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}{key}"
 
-    # -- small objects and lookups ---------------------------------------------------
-    def _read_small(self, key: str) -> bytes:
+    # -- small values and lookups ---------------------------------------------------
+    def read(self, key: str, limit: int) -> bytes:
         async def go() -> bytes:
             failures = 0
             while True:
                 response = await self._call("get_object", Key=self._key(key))
                 try:
+                    if int(response.get("ContentLength", 0)) > limit:
+                        raise OSError(errno.EFBIG, f"{key} is over the {limit}-byte limit")
                     return bytes(await response["Body"].read())
+                except OSError:
+                    raise
                 except Exception as exc:
                     if not _transient(exc) or failures + 1 >= READ_ATTEMPTS:
                         raise _ShortBodyError(0, f"the response body broke off: {exc}") from exc
@@ -256,99 +279,78 @@ class S3Store(FsspecStore):
 
         return self._run(go)
 
-    def _write_small(self, key: str, data: bytes) -> None:
+    def write(self, key: str, data: bytes) -> None:
         self._run(lambda: self._call("put_object", Key=self._key(key), Body=data))
 
-    def _exists(self, key: str) -> bool:
-        early = self._take_early(key)
-        if early is not None:
-            try:
-                early.wait()  # the object is there once its PUT completes
-                return True
-            except Exception:
-                pass  # that PUT failed: the object may still be there from an earlier put
-        try:
-            self._run(lambda: self._call("head_object", Key=self._key(key)))
-        except FileNotFoundError:
-            return False
-        return True
+    def stat(self, key: str) -> KeyInfo:
+        head = self._run(lambda: self._call("head_object", Key=self._key(key)))
+        return KeyInfo(key, int(head.get("ContentLength", 0)), _aware(head.get("LastModified")))
 
-    def _delete(self, key: str) -> None:
+    def delete(self, key: str) -> None:
         self._run(lambda: self._call("delete_object", Key=self._key(key)))
 
-    def _list(self, prefix: str) -> Iterator[str]:
-        async def go() -> list[str]:
-            found: list[str] = []
-            token: dict[str, str] = {}
-            while True:
-                page = await self._call("list_objects_v2", Prefix=self._key(prefix), **token)
-                found += [item["Key"][len(self.prefix) :] for item in page.get("Contents", [])]
-                if not page.get("IsTruncated"):
-                    return found
-                token = {"ContinuationToken": page["NextContinuationToken"]}
+    def list(self, prefix: str) -> Iterator[KeyInfo]:
+        token: dict[str, str] = {}
+        while True:
+            page = self._run(
+                lambda token=token: self._call(  # type: ignore[misc]
+                    "list_objects_v2", Prefix=self._key(prefix), **token
+                )
+            )
+            for item in page.get("Contents", []):
+                key = item["Key"][len(self.prefix) :]
+                yield KeyInfo(key, int(item.get("Size", 0)), _aware(item.get("LastModified")))
+            if not page.get("IsTruncated") or not page.get("NextContinuationToken"):
+                return
+            token = {"ContinuationToken": page["NextContinuationToken"]}
 
-        yield from self._run(go)
+    def copy(self, source: str, target: str) -> None:
+        size = self.stat(source).size
+        if size > MULTIPART_FROM * 40:  # over 4 GB: CopyObject's limit is 5 GB
+            super().copy(source, target)
+            return
+        copy_source = {"Bucket": self.bucket, "Key": self._key(source)}
+        self._run(lambda: self._call("copy_object", Key=self._key(target), CopySource=copy_source))
+
+    def move(self, source: str, target: str) -> None:
+        self.copy(source, target)
+        self.delete(source)
 
     # -- small objects uploaded early ---------------------------------------------------
-    def _put_encoded(self, encoded: Encoded, callback: Callback | None) -> PayloadRef:
-        """Store an encoded object; a small one is PUT while its manifest is looked up.
-
-        The store's logic runs unchanged: where it would check that the object exists or
-        write it, it waits for the early PUT instead (``_exists``, ``_write_object``).
-        """
-        if encoded.size > EARLY_UPLOAD_MAX:
-            return super()._put_encoded(encoded, callback)
-        self._puts.early = self._upload_early(encoded, callback)
-        try:
-            return super()._put_encoded(encoded, callback)
-        finally:
-            unused = self._take_early(None)
-            if unused is not None:
-                # The put failed before it needed the object: no request outlives it.
-                with contextlib.suppress(Exception):
-                    unused.wait()
-
-    def _upload_early(self, encoded: Encoded, given: Callback | None) -> _EarlyUpload:
-        key = object_key(encoded.digest, encoded.serializer.extension)
-        frames = encoded.frames or []
-        if encoded.path is not None:
-            with open(encoded.path, "rb") as f:
-                frames = [memoryview(f.read())]
-        callback = transfer_callback(given, encoded.size, "payloadkit upload")
-        callback.set_size(encoded.size)
-        running = self._start(lambda: self._put_whole(key, frames, callback))
-        return _EarlyUpload(key, running, lambda: close_callback(callback, given))
-
-    def _take_early(self, key: str | None) -> _EarlyUpload | None:
-        """This thread's early upload, if it is of ``key`` (any key for None), handed over once."""
-        early: _EarlyUpload | None = getattr(self._puts, "early", None)
-        if early is None or (key is not None and early.key != key):
-            return None
-        self._puts.early = None
-        return early
+    def start_write(
+        self, key: str, frames: Sequence[memoryview], callback: Callback | None = None
+    ) -> _PendingPut:
+        """Start the PUT of a small object; wait for it with ``.wait()``."""
+        size = sum(frame.nbytes for frame in frames)
+        progress = transfer_callback(callback, size, "payloadkit upload")
+        progress.set_size(size)
+        listed = list(frames)
+        running = self._start(lambda: self._put_whole(key, listed, progress))
+        return _PendingPut(running, lambda: close_callback(progress, callback))
 
     # -- large objects --------------------------------------------------------------
-    def _write_object(self, key: str, encoded: Encoded, callback: Callback | None) -> None:
-        early = self._take_early(key)
-        if early is not None:
-            early.wait()
-            return
-        if encoded.path is None:
-            self._upload(key, encoded.frames or [], encoded.size, callback)
-            return
-        with open(encoded.path, "rb") as f:
-            if encoded.size == 0:
+    def write_frames(
+        self, key: str, frames: Sequence[memoryview], callback: Callback | None = None
+    ) -> None:
+        self._upload(key, list(frames), sum(f.nbytes for f in frames), callback)
+
+    def write_file(
+        self, key: str, path: str, callback: Callback | None = None, *, consume: bool = False
+    ) -> None:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
                 self._upload(key, [], 0, callback)
                 return
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
                 view = memoryview(mapped)
                 try:
-                    self._upload(key, [view], encoded.size, callback)
+                    self._upload(key, [view], size, callback)
                 finally:
                     view.release()
 
     def _upload(
-        self, key: str, frames: list[memoryview], size: int, given: Callback | None
+        self, key: str, frames: builtins.list[memoryview], size: int, given: Callback | None
     ) -> None:
         callback = transfer_callback(given, size, "payloadkit upload")
         callback.set_size(size)
@@ -360,21 +362,23 @@ class S3Store(FsspecStore):
         finally:
             close_callback(callback, given)
 
-    async def _put_whole(self, key: str, frames: list[memoryview], callback: Callback) -> None:
+    async def _put_whole(
+        self, key: str, frames: builtins.list[memoryview], callback: Callback
+    ) -> None:
         size = sum(frame.nbytes for frame in frames)
         payload = b"".join(frames) if size <= BYTES_BODY_MAX else _ViewReader(frames)
         await self._call("put_object", Key=self._key(key), Body=payload)
         callback.relative_update(size)
 
     async def _put_multipart(
-        self, key: str, frames: list[memoryview], size: int, callback: Callback
+        self, key: str, frames: builtins.list[memoryview], size: int, callback: Callback
     ) -> None:
         part_size = max(PART_SIZE, -(-size // _MAX_PARTS))
         started = await self._call("create_multipart_upload", Key=self._key(key))
         upload_id = started["UploadId"]
         limit = asyncio.Semaphore(max(1, int(getattr(self.fs, "max_concurrency", 8))))
 
-        async def send(number: int, pieces: list[memoryview]) -> dict[str, Any]:
+        async def send(number: int, pieces: builtins.list[memoryview]) -> dict[str, Any]:
             async with limit:
                 out = await self._call(
                     "upload_part",
@@ -392,12 +396,7 @@ class S3Store(FsspecStore):
         ]
         try:
             parts = await asyncio.gather(*tasks)
-            await self._call(
-                "complete_multipart_upload",
-                Key=self._key(key),
-                UploadId=upload_id,
-                MultipartUpload={"Parts": list(parts)},
-            )
+            await self._complete(key, upload_id, list(parts), size)
         except BaseException:
             for task in tasks:
                 task.cancel()
@@ -405,25 +404,58 @@ class S3Store(FsspecStore):
             await asyncio.shield(self._abort(key, upload_id))
             raise
 
+    async def _complete(
+        self, key: str, upload_id: str, parts: builtins.list[Any], size: int
+    ) -> None:
+        """Complete the upload; a completion retried after it had already succeeded (the
+        server then no longer knows the upload) is a success when the object is there."""
+        try:
+            await self._call(
+                "complete_multipart_upload",
+                Key=self._key(key),
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except OSError as exc:
+            if _error_code(exc) != "NoSuchUpload":
+                raise
+            head = await self._call("head_object", Key=self._key(key))
+            if int(head.get("ContentLength", -1)) != size:
+                raise
+
     async def _abort(self, key: str, upload_id: str) -> None:
         with contextlib.suppress(Exception):
             await self._call("abort_multipart_upload", Key=self._key(key), UploadId=upload_id)
 
-    def _read_object(self, key: str, size: int, callback: Callback | None) -> memoryview:
-        given = callback
-        progress = transfer_callback(given, size, "payloadkit download")
+    def read_object(self, key: str, size: int, callback: Callback | None = None) -> memoryview:
+        progress = transfer_callback(callback, size, "payloadkit download")
         progress.set_size(size)
         try:
             return self._run(lambda: self._download(key, size, progress))
         finally:
-            close_callback(progress, given)
+            close_callback(progress, callback)
+
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        async def go() -> bytes:
+            if end <= start:
+                return b""
+            response = await self._call(
+                "get_object", Key=self._key(key), Range=f"bytes={start}-{end - 1}"
+            )
+            try:
+                return bytes(await response["Body"].read())
+            finally:
+                response["Body"].close()
+
+        return self._run(go)
 
     async def _download(self, key: str, size: int, callback: Callback) -> memoryview:
-        buffer = bytearray(size)
-        view = memoryview(buffer)
         first = min(size, RANGE_SIZE)
+        # The first range is read into its own buffer: the object's real size is known
+        # only from its answer, and nothing is allocated from the declared size before.
+        head = memoryview(bytearray(first))
         try:
-            total = await self._read_range(key, view, 0, first, callback)
+            total = await self._read_range(key, head, 0, first, callback)
         except OSError as exc:
             if _error_code(exc) != "InvalidRange":
                 raise
@@ -431,6 +463,10 @@ class S3Store(FsspecStore):
         if total != size:
             # The stored object is not the manifest's size: the digest check refuses it.
             return memoryview(b"")
+        if size <= first:
+            return head
+        view = memoryview(bytearray(size))
+        view[:first] = head
         limit = asyncio.Semaphore(max(1, int(getattr(self.fs, "max_concurrency", 8))))
 
         async def fetch(start: int) -> None:
@@ -471,22 +507,21 @@ class S3Store(FsspecStore):
                 await asyncio.sleep(_backoff(failures))
 
     # -- housekeeping -----------------------------------------------------------------
-    def incomplete_uploads(self) -> list[tuple[str, datetime]]:
-        """Multipart uploads under this store never completed nor aborted (key, start time)."""
+    def incomplete_uploads(self) -> builtins.list[tuple[str, datetime]]:
+        """Multipart uploads under this store never completed nor aborted (key, start time).
+
+        NotImplementedError when the server cannot list them.
+        """
         uploads = self._run(self._uploads)
         return [(upload["Key"][len(self.prefix) :], upload["Initiated"]) for upload in uploads]
 
-    def abort_incomplete_uploads(self, older_than: timedelta = timedelta(hours=1)) -> int:
-        """Abort multipart uploads under this store started before ``older_than`` ago.
+    def abort_incomplete_uploads(self, cutoff: datetime) -> int:
+        """Abort the multipart uploads under this store started at or before ``cutoff``.
 
         A writer that was killed cannot abort its own upload; its parts stay billed and
         invisible until this (``payloadkit gc``) or a bucket lifecycle rule removes them.
         Returns how many were aborted.
         """
-        return self._abort_uploads(datetime.now(UTC) - older_than)
-
-    def _abort_uploads(self, cutoff: datetime) -> int:
-        """Abort the multipart uploads under this store started at or before ``cutoff``."""
 
         async def go() -> int:
             stale = [u for u in await self._uploads() if u["Initiated"] <= cutoff]
@@ -498,12 +533,19 @@ class S3Store(FsspecStore):
 
         return self._run(go)
 
-    async def _uploads(self) -> list[dict[str, Any]]:
+    async def _uploads(self) -> builtins.list[dict[str, Any]]:
         """Every multipart upload in progress under this store's prefix, page after page."""
-        found: list[dict[str, Any]] = []
+        found: builtins.list[dict[str, Any]] = []
         marker: dict[str, str] = {}
         while True:
-            page = await self._call("list_multipart_uploads", Prefix=self.prefix, **marker)
+            try:
+                page = await self._call("list_multipart_uploads", Prefix=self.prefix, **marker)
+            except OSError as exc:
+                if _error_code(exc) in _NOT_IMPLEMENTED:
+                    raise NotImplementedError(
+                        f"{self._where()} cannot list multipart uploads"
+                    ) from None
+                raise
             found += page.get("Uploads", [])
             if not page.get("IsTruncated"):
                 return found
@@ -511,6 +553,20 @@ class S3Store(FsspecStore):
                 "KeyMarker": page["NextKeyMarker"],
                 "UploadIdMarker": page["NextUploadIdMarker"],
             }
+
+
+class S3Store(FsspecStore):
+    """A store under ``s3://bucket/prefix``: a :class:`Store` on an :class:`S3Backend`."""
+
+    def __init__(self, fs: Any, root: str, url: str, **kwargs: Any) -> None:
+        Store.__init__(self, S3Backend(fs, root, url), **kwargs)
+
+    @property
+    def bucket(self) -> str:
+        """The bucket."""
+        backend = self.backend
+        assert isinstance(backend, S3Backend)
+        return backend.bucket
 
 
 def _parts(frames: list[memoryview], part_size: int) -> Iterator[list[memoryview]]:
@@ -567,6 +623,31 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, (_ShortBodyError, ConnectionError, TimeoutError, *S3_RETRYABLE_ERRORS))
 
 
+_NOT_IMPLEMENTED = frozenset({"NotImplemented", "501"})
+
+
+def _aware(value: Any) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """True for botocore's and aiohttp's "could not connect" errors, however wrapped."""
+    current: BaseException | None = exc
+    for _ in range(6):
+        if current is None:
+            return False
+        name = type(current).__name__
+        if ("Connect" in name and "Error" in name) or name in (
+            "ConnectTimeoutError",
+            "EndpointConnectionError",
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def _error_code(exc: BaseException) -> str | None:
     """The S3 error code behind an error translated by s3fs (``NoSuchBucket``), if any."""
     seen = 0
@@ -577,8 +658,13 @@ def _error_code(exc: BaseException) -> str | None:
             code = response.get("Error", {}).get("Code")
             if code:
                 return str(code)
-        if type(current).__name__ == "NoCredentialsError":
+        name = type(current).__name__
+        if name == "NoCredentialsError":
             return "NoCredentials"
+        if name == "ParamValidationError":
+            return "ParamValidation"
+        if name == "EndpointConnectionError":
+            return "EndpointConnection"
         current = current.__cause__ or current.__context__
         seen += 1
     return None

@@ -12,11 +12,13 @@ import os
 import pytest
 
 from payloadkit._digest import hash_buffers
-from payloadkit._manifest import manifest_key, object_key
+from payloadkit._layout import FORMAT, MARKER_KEY, object_key
+from payloadkit._layout import manifest_key as _manifest_key
 from payloadkit._ref import PayloadRef
 from payloadkit.errors import (
     ConfigurationError,
     IntegrityError,
+    NotAStoreError,
     PayloadkitError,
     PayloadNotFoundError,
 )
@@ -25,6 +27,11 @@ from payloadkit.stores import FsspecStore, LocalStore, Store
 __all__ = ["StoreTests"]
 
 _MISSING = "blake3:" + "0" * 64
+
+
+def manifest_key(ref: PayloadRef) -> str:
+    """Key of the manifest of the payload ``ref`` names."""
+    return _manifest_key(ref.digest, ref.serializer, ref.type)
 
 
 class StoreTests:
@@ -41,8 +48,9 @@ class StoreTests:
             return pk.open_store(tmp_path / "store")
     ```
 
-    The back-door hooks (:meth:`raw_get`, :meth:`raw_set`, :meth:`raw_keys`) work for
-    :class:`LocalStore` and :class:`FsspecStore`; a store of another kind overrides them.
+    The back-door hooks (:meth:`raw_get`, :meth:`raw_set`, :meth:`raw_keys`) bypass the
+    store: for :class:`LocalStore` and :class:`FsspecStore` they go around the backend too
+    (the filesystem itself); for any other store they call its :class:`Backend` directly.
     """
 
     @pytest.fixture
@@ -59,7 +67,7 @@ class StoreTests:
         if isinstance(store, FsspecStore):
             store.fs.invalidate_cache()
             return bytes(store.fs.cat_file(f"{store.root}/{key}"))
-        raise NotImplementedError(f"override raw_get for {type(store).__name__}")
+        return store.backend.read(key, 1 << 40)
 
     def raw_set(self, store: Store, key: str, data: bytes) -> None:
         """Write bytes at ``key`` without the store's logic."""
@@ -75,7 +83,7 @@ class StoreTests:
             store.fs.pipe_file(path, data)
             store.fs.invalidate_cache()
             return
-        raise NotImplementedError(f"override raw_set for {type(store).__name__}")
+        store.backend.write(key, data)
 
     def raw_keys(self, store: Store) -> set[str]:
         """Every key in the store, listed without the store's logic."""
@@ -93,7 +101,7 @@ class StoreTests:
                 return set()
             root = store.root.strip("/")
             return {p.strip("/")[len(root) :].lstrip("/") for p in paths}
-        raise NotImplementedError(f"override raw_keys for {type(store).__name__}")
+        return {info.key for info in store.backend.list("")}
 
     def payload_keys(self, store: Store) -> set[str]:
         """Keys of objects and manifests (temporary files excluded)."""
@@ -118,7 +126,7 @@ class StoreTests:
     def test_manifest_is_plain_json_without_store(self, store: Store) -> None:
         """The manifest beside the object holds the ref's fields, versions and no store URL."""
         ref = store.put([1, 2, 3])
-        data = json.loads(self.raw_get(store, manifest_key(ref.digest)))
+        data = json.loads(self.raw_get(store, manifest_key(ref)))
         assert data["digest"] == ref.digest
         assert data["serializer"] == ref.serializer
         assert data["size"] == ref.size
@@ -156,12 +164,12 @@ class StoreTests:
     def test_reads_objects_written_behind_its_back(self, store: Store) -> None:
         """An object and manifest copied in by other means load through the store."""
         ref = store.put(["copied"])
-        manifest = self.raw_get(store, manifest_key(ref.digest))
+        manifest = self.raw_get(store, manifest_key(ref))
         data = self.raw_get(store, object_key(ref.digest, ".pkl"))
         store.delete(ref)
         assert not store.exists(ref)
         self.raw_set(store, object_key(ref.digest, ".pkl"), data)
-        self.raw_set(store, manifest_key(ref.digest), manifest)
+        self.raw_set(store, manifest_key(ref), manifest)
         assert store.get(ref.digest) == ["copied"]
 
     # -- presence, listing, deletion ------------------------------------------------------
@@ -218,32 +226,104 @@ class StoreTests:
     def test_corrupted_manifest_is_detected(self, store: Store) -> None:
         """A manifest that is not valid JSON raises IntegrityError."""
         ref = store.put({"manifest": "broken"})
-        self.raw_set(store, manifest_key(ref.digest), b"{not json")
+        self.raw_set(store, manifest_key(ref), b"{not json")
         with pytest.raises(IntegrityError):
             store.get(ref)
 
     def test_put_repairs_a_corrupted_manifest(self, store: Store) -> None:
         """Putting the object again replaces a corrupted manifest."""
         ref = store.put({"repair": 1})
-        self.raw_set(store, manifest_key(ref.digest), b"\x00garbage")
+        self.raw_set(store, manifest_key(ref), b"\x00garbage")
         assert store.put({"repair": 1}) == ref
         assert store.get(ref) == {"repair": 1}
 
     def test_manifest_without_object(self, store: Store) -> None:
         """A manifest whose bytes are missing raises PayloadNotFoundError, not a crash."""
         ref = store.put({"bytes": "missing"})
-        manifest = self.raw_get(store, manifest_key(ref.digest))
+        manifest = self.raw_get(store, manifest_key(ref))
         store.delete(ref)
-        self.raw_set(store, manifest_key(ref.digest), manifest)
+        self.raw_set(store, manifest_key(ref), manifest)
         with pytest.raises(PayloadNotFoundError):
             store.get(ref)
 
-    def test_ref_serializer_must_match_manifest(self, store: Store) -> None:
-        """A ref claiming another serializer than the manifest is refused."""
+    def test_ref_with_another_serializer_is_another_payload(self, store: Store) -> None:
+        """A ref naming the same bytes with another serializer finds no payload."""
         ref = store.put({"a": 1})
         forged = PayloadRef(ref.digest, "json", "1", ref.size, ref.type, ref.store)
+        with pytest.raises(PayloadNotFoundError):
+            store.get(forged)
+
+    def test_manifest_under_another_name_is_refused(self, store: Store) -> None:
+        """A manifest copied under the name of another (serializer, type) is damaged, not used."""
+        ref = store.put({"a": 1})
+        forged = PayloadRef(
+            ref.digest, ref.serializer, ref.serializer_version, ref.size, "builtins.list"
+        )
+        self.raw_set(store, manifest_key(forged), self.raw_get(store, manifest_key(ref)))
         with pytest.raises(IntegrityError):
             store.get(forged)
+        assert store.get(ref) == {"a": 1}
+
+    def test_same_bytes_as_two_types_are_two_payloads(self, store: Store) -> None:
+        """Identical bytes saved as two types load as their own types and are both listed."""
+
+        class Text(str):
+            """A str subclass whose pickle differs from str's: used to fake identical bytes."""
+
+        plain = store.put("same")
+        data = self.raw_get(store, object_key(plain.digest, ".pkl"))
+        other = PayloadRef(
+            plain.digest,
+            plain.serializer,
+            plain.serializer_version,
+            plain.size,
+            "builtins.bytes",
+            store.url,
+        )
+        manifest = json.loads(self.raw_get(store, manifest_key(plain)))
+        manifest["type"] = "builtins.bytes"
+        self.raw_set(store, manifest_key(other), json.dumps(manifest).encode())
+        assert store.get(plain) == "same"
+        assert store.info(other).ref == other
+        assert {r.type for r in store} == {"builtins.str", "builtins.bytes"}
+        store.delete(other)
+        assert store.get(plain) == "same"
+        assert self.raw_get(store, object_key(plain.digest, ".pkl")) == data
+
+    def test_put_repairs_a_corrupted_object(self, store: Store) -> None:
+        """Putting an object whose stored bytes were damaged rewrites them: the ref loads."""
+        ref = store.put({"repair": "bytes" * 100})
+        key = object_key(ref.digest, ".pkl")
+        data = bytearray(self.raw_get(store, key))
+        data[-3] ^= 0xFF
+        self.raw_set(store, key, bytes(data))
+        assert store.put({"repair": "bytes" * 100}) == ref
+        assert store.get(ref) == {"repair": "bytes" * 100}
+
+    def test_first_write_creates_the_marker(self, store: Store) -> None:
+        """A store's first save writes its marker; the store then knows it is one."""
+        assert MARKER_KEY not in self.raw_keys(store)
+        assert store.marker() is None
+        store.put(1)
+        assert MARKER_KEY in self.raw_keys(store)
+        assert store.require_store().format == FORMAT
+
+    def test_foreign_files_make_it_no_store(self, store: Store) -> None:
+        """A location holding files payloadkit did not write is refused, and nothing is written."""
+        self.raw_set(store, "notes.txt", b"mine")
+        with pytest.raises(NotAStoreError):
+            store.put({"x": 1})
+        with pytest.raises(NotAStoreError):
+            list(store)
+        assert self.raw_keys(store) == {"notes.txt"}
+
+    def test_empty_location_reads_as_empty(self, store: Store) -> None:
+        """Before its first write a store lists nothing and finds nothing, without writing."""
+        assert list(store) == []
+        assert not store.exists(_MISSING)
+        with pytest.raises(PayloadNotFoundError):
+            store.get(_MISSING)
+        assert not self.payload_keys(store)
 
     def test_errors_are_payloadkit_errors(self, store: Store) -> None:
         """Every failure above derives from PayloadkitError."""
