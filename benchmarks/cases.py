@@ -19,7 +19,6 @@ import data
 import harness
 from harness import Variant
 
-from payloadkit._manifest import manifest_key
 
 #: Lightning's Payload handing an 80 MB DataFrame from one Work to another (seconds).
 LIGHTNING_HANDOVER_S = 3.1
@@ -226,7 +225,7 @@ def case_dedup(cfg: Config) -> Result:
     manifest = store.info(ref)
     files = [
         os.path.join(store.root, *manifest.object_key.split("/")),
-        os.path.join(store.root, *manifest_key(ref.digest).split("/")),
+        os.path.join(store.root, *store.info(ref).key.split("/")),
     ]
     before = [_stat_key(p) for p in files]
     view = memoryview(array).cast("B")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import payloadkit as pk
-from payloadkit import _config
-from payloadkit._manifest import manifest_key, object_key
+from payloadkit._layout import manifest_key, object_key
 from payloadkit.errors import (
     ConfigurationError,
     DeserializationError,
@@ -20,11 +20,12 @@ from payloadkit.errors import (
     UnknownSerializerError,
     WorkError,
 )
+from payloadkit.stores._opened import default_store
 
 
 def test_default_store_is_payloadkit_dir_in_cwd(tmp_path: Path) -> None:
     """With nothing configured, the default store is ./.payloadkit (absolute)."""
-    assert _config.default_store().url == str(tmp_path / ".payloadkit")
+    assert default_store().url == str(tmp_path / ".payloadkit")
 
 
 def test_configure_storage_and_options_per_url() -> None:
@@ -81,11 +82,15 @@ def test_errors_pickle_with_their_fields() -> None:
     assert isinstance(work, PayloadkitError)
 
 
-def _rewrite_manifest(store: pk.Store, ref: pk.PayloadRef, **changes: object) -> None:
-    path = Path(store.url) / manifest_key(ref.digest)
+def _rewrite_manifest(store: pk.Store, ref: pk.PayloadRef, **changes: Any) -> None:
+    """Edit a stored manifest; a changed serializer or type moves it to the name they give."""
+    path = Path(store.url) / store.info(ref).key
     data = json.loads(path.read_bytes())
     data.update(changes)
-    path.write_text(json.dumps(data))
+    path.unlink()
+    target = Path(store.url) / manifest_key(ref.digest, data["serializer"], data["type"])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(data))
 
 
 def test_newer_serializer_version_is_refused(local_store: pk.Store) -> None:
@@ -109,9 +114,10 @@ def test_newer_pickle_protocol_is_refused_before_decoding(local_store: pk.Store)
     new_path = Path(store2.url) / object_key(digest, ".pkl")
     new_path.parent.mkdir(parents=True)
     new_path.write_bytes(bytes(data))
-    manifest = json.loads((Path(local_store.url) / manifest_key(ref.digest)).read_bytes())
+    manifest = json.loads((Path(local_store.url) / local_store.info(ref).key).read_bytes())
     manifest["digest"] = digest
-    man_path = Path(store2.url) / manifest_key(digest)
+    store2.initialize()
+    man_path = Path(store2.url) / manifest_key(digest, ref.serializer, ref.type)
     man_path.parent.mkdir(parents=True)
     man_path.write_text(json.dumps(manifest))
     with pytest.raises(DeserializationError, match="protocol"):

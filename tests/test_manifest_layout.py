@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import payloadkit as pk
-from payloadkit._manifest import Manifest, manifest_key
+from payloadkit._manifest import Manifest
 
 KEY = "manifest-layout-key-0123456789abcdef"
 
 
 def _manifest_path(store: pk.Store, digest: str) -> Path:
-    return Path(store.root, *manifest_key(digest).split("/"))  # type: ignore[attr-defined]
+    return Path(store.root, *store.info(digest).key.split("/"))  # type: ignore[attr-defined]
 
 
 def test_manifest_is_written_on_one_line(local_store: pk.Store) -> None:

@@ -131,7 +131,7 @@ def test_store_plugin_returning_something_else(fake_plugins) -> None:
     """A plugin returning something that is not a Store is a ConfigurationError."""
     fake_plugins.add("fake-kv", "fake_kv", STORE_PLUGIN, stores={"kv": "fake_kv:not_a_store"})
     with pytest.raises(
-        ConfigurationError, match="returned object for kv://x, not a payloadkit Store"
+        ConfigurationError, match="returned object for kv://x, not a payloadkit Backend or Store"
     ):
         pk.open_store("kv://x")
 

@@ -208,8 +208,8 @@ def _survey(store: Store, plan: _Plan, report: GcReport) -> tuple[list[Finding],
     damaged: list[str] = []
     records = run_records(store, damaged)
     report.notes += [
-        f"The run record {name!r} is damaged: it was kept, and what it references cannot be "
-        "told; `payloadkit verify` reports it."
+        f"The run record {name!r} is damaged: it was kept, and since what it references cannot "
+        "be told, no payload was collected. Repair or remove it (`payloadkit verify` lists it)."
         for name in damaged
     ]
     report.kept_runs = _kept(records, plan.keep_runs, plan.cutoff)
@@ -219,7 +219,7 @@ def _survey(store: Store, plan: _Plan, report: GcReport) -> tuple[list[Finding],
         if record["run_id"] in report.kept_runs:
             plan.protected |= referenced_digests(record)
     found = inventory(store)
-    candidates = _payload_candidates(store, found, plan, report)
+    candidates = [] if damaged else _payload_candidates(store, found, plan, report)
     leftovers = _leftover_candidates(store, found, plan)
     uploads = _stale_uploads(store, plan, report)
     if report.dry_run:
@@ -331,9 +331,9 @@ def _remove_payload(store: Store, finding: Finding, plan: _Plan) -> bool:
     if digest in plan.protected:
         backend.write(key, raw)  # a run that appeared meanwhile uses it: put it back
         return False
-    if manifest.object_key not in _objects_in_use(store, digest):
-        _remove_object(store, manifest.object_key, digest)
-    return True
+    if manifest.object_key in _objects_in_use(store, digest):
+        return True  # another payload (another type or serializer) shares the bytes
+    return _remove_object(store, manifest.object_key, digest)
 
 
 def _objects_in_use(store: Store, digest: str) -> set[str]:
@@ -344,22 +344,24 @@ def _objects_in_use(store: Store, digest: str) -> set[str]:
         return set(store._object_keys(digest))
 
 
-def _remove_object(store: Store, key: str, digest: str) -> None:
-    """Move an object aside, put it back if a manifest points at it meanwhile, else delete it."""
+def _remove_object(store: Store, key: str, digest: str) -> bool:
+    """Move an object aside, put it back if a manifest points at it meanwhile, else delete it;
+    False when it was put back (or was gone already)."""
     backend = store.backend
     # The name carries the time it was moved: a file moved by rename keeps its old mtime.
     aside = f"{_ASIDE}{int(time.time())}-{uuid.uuid4().hex}"
     try:
         backend.move(key, aside)
     except FileNotFoundError:
-        return
+        return False
     if key in _objects_in_use(store, digest):
         if backend.exists(key):
             backend.delete(aside)  # the writer's copy is in place: same digest, same bytes
         else:
             backend.move(aside, key)
-        return
+        return False
     backend.delete(aside)
+    return True
 
 
 def _aside_time(key: str) -> datetime | None:
@@ -388,8 +390,7 @@ def _remove_leftover(store: Store, finding: Finding, plan: _Plan) -> bool:
     if finding.kind == "orphan" and finding.digest is not None:
         if key in _objects_in_use(store, finding.digest):
             return False  # its manifest has just been written: a write finishing
-        _remove_object(store, key, finding.digest)
-        return True
+        return _remove_object(store, key, finding.digest)
     backend.delete(key)
     return True
 

@@ -99,7 +99,7 @@ def test_s3_options_reach_workers(
     assert s3_server.secret not in repr(record)
     pk.configure(reset=True)  # read back with this process's own options only
     reader = pk.open_store(url, **options)
-    raw = reader._read_small(f"records/runs/{record['run_id']}.json")
+    raw = reader.backend.read(f"records/runs/{record['run_id']}.json", 1 << 30)
     assert s3_server.secret.encode() not in raw
     assert reader.get(root.produce.numbers.ref) == list(range(100))
 

@@ -235,6 +235,6 @@ def test_run_on_s3_with_credentials_from_the_environment(tmp_path: Path, s3_serv
     (run_id,) = store.list_records("runs")
     (digest,) = store.get_record("runs", run_id)["payloads"]
     assert list(store.get(digest)["col1"]) == [1, 2]
-    written = [store._read_small(key) for key in store._list("")]
+    written = [store.backend.read(i.key, 1 << 30) for i in store.backend.list("")]
     assert [text for text in (result.stdout, result.stderr) if s3_server.secret in text] == []
     assert [data for data in written if s3_server.secret.encode() in data] == []

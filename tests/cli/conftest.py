@@ -104,9 +104,9 @@ def backdate() -> Callable[..., None]:
 
     def run(store: pk.Store, days: float = 10) -> None:
         when = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="microseconds")
-        for key in list(store._list("manifests/")):
-            manifest = json.loads(store._read_small(key))
+        for key in [i.key for i in store.backend.list("manifests/")]:
+            manifest = json.loads(store.backend.read(key, 1 << 20))
             manifest["created"] = when
-            store._write_small(key, json.dumps(manifest).encode())
+            store.backend.write(key, json.dumps(manifest).encode())
 
     return run

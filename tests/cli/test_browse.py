@@ -24,8 +24,7 @@ def store(request: pytest.FixtureRequest) -> pk.Store:
     """A local directory store and a memory store (the CLI runs in this process)."""
     fixture = "local_store" if request.param == "local" else "memory_store"
     store: pk.Store = request.getfixturevalue(fixture)
-    if request.param == "local":
-        Path(store.url).mkdir()  # an existing, empty store directory
+    store.initialize()  # an existing, empty store
     return store
 
 
@@ -263,6 +262,8 @@ def test_storage_option_reaches_the_backend(cli: Any, tmp_path: Path) -> None:
     assert code == 1
     assert "takes no storage options (got anon)" in err
     (tmp_path / "s").mkdir()
+    assert "is not a payloadkit store" in cli("ls", tmp_path / "s", "--json")[2]
+    pk.open_store(tmp_path / "s").initialize()
     assert json.loads(cli("ls", tmp_path / "s", "--json")[1]) == []
 
 
@@ -270,7 +271,8 @@ def test_a_missing_directory_is_not_an_empty_store(cli: Any, tmp_path: Path) -> 
     """A mistyped local path is an error naming it, not an empty listing; put creates it."""
     code, _, err = cli("ls", tmp_path / "typo")
     assert code == 1
-    assert "the directory does not exist" in err
+    assert f"{tmp_path / 'typo'} is not a payloadkit store" in err
+    assert not (tmp_path / "typo").exists()
     (tmp_path / "f.json").write_text("[1]")
     assert cli("put", tmp_path / "new", tmp_path / "f.json")[0] == 0
     assert cli("verify", tmp_path / "new")[0] == 0
@@ -295,7 +297,7 @@ def test_digest_prefixes(cli: Any, store: pk.Store, filled: dict[str, Any]) -> N
     assert "matches 3 payloads" in err
     code, _, err = cli("show", store.url, "zz")
     assert code == 1
-    assert "matches no payload" in err
+    assert "has a digest starting with 'zz'" in err
 
 
 def test_progress_bar_follows_the_transfer(memory_store: pk.Store) -> None:

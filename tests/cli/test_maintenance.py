@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests._hooked import Hooked
 
 import payloadkit as pk
-from payloadkit import _gc
 from payloadkit._gc import collect_garbage
+from payloadkit._layout import manifest_key
 from payloadkit._maintenance import verify_store
 
 OLD = time.time() - 10 * 86400
@@ -31,13 +32,18 @@ def _object_path(store: pk.Store, ref: pk.PayloadRef) -> Path:
 
 
 def _manifest_path(store: pk.Store, ref: pk.PayloadRef) -> Path:
-    hexdigest = ref.digest.split(":")[1]
-    return Path(store.url, "manifests", "blake3", hexdigest[:2], hexdigest + ".json")
+    return Path(store.url, manifest_key(ref.digest, ref.serializer, ref.type))
+
+
+def _hooked(store: pk.Store) -> tuple[pk.Store, Hooked]:
+    """The same store through a backend that can run a callback at one exact point."""
+    backend = Hooked(store.backend)
+    return pk.Store(backend), backend
 
 
 def _crash_leftovers(store: pk.Store) -> tuple[Path, Path]:
     """A temporary file and an object without manifest, as a killed writer leaves them."""
-    tmp = Path(store.url, "tmp", "123-dead.part")
+    tmp = Path(store.url, "tmp", f"123-{'d' * 32}.part")
     tmp.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_bytes(b"partial")
     ref = store.put(b"orphaned bytes")
@@ -158,28 +164,32 @@ def test_gc_keeps_payloads_younger_than_the_cutoff(local_store: pk.Store) -> Non
 def test_gc_cleans_crash_leftovers(cli: Any, local_store: pk.Store) -> None:
     """Old tmp files and objects without manifest are removed; young ones are left alone."""
     tmp, orphan = _crash_leftovers(local_store)
-    young_tmp = Path(local_store.url, "tmp", "456-writing.part")
+    young_tmp = Path(local_store.url, "tmp", f"456-{'e' * 32}.part")
     young_tmp.write_bytes(b"in progress")
     _age(tmp)
     _age(orphan)
     code, out, _ = cli("gc", local_store.url, "--older-than", "1d")
     assert code == 0
-    assert "removed  leftover" in out
-    assert "removed  orphan" in out
+    assert "removed  orphan" in out  # the old tmp file goes too (the first write sweeps tmp/)
     assert not tmp.exists()
     assert not orphan.exists()
     assert young_tmp.exists()
     assert verify_store(local_store).ok
 
 
-def test_gc_refuses_foreign_run_records(cli: Any, local_store: pk.Store) -> None:
-    """A record under runs/ that is not a run record stops gc before it deletes anything."""
+def test_gc_keeps_payloads_while_a_run_record_is_damaged(
+    cli: Any, local_store: pk.Store, backdate: Any
+) -> None:
+    """A record under runs/ that is not a run record is kept, reported, and protects every payload."""
     ref = local_store.put("kept because gc cannot tell")
     local_store.put_record("runs", "odd", {"hello": "world"})
-    code, _, err = cli("gc", local_store.url, "--older-than", "0")
-    assert code == 1
-    assert "not a payloadkit run record" in err
+    backdate(local_store)
+    code, out, _ = cli("gc", local_store.url, "--older-than", "0")
+    assert code == 0
+    assert "The run record 'odd' is damaged" in out
+    assert "no payload was collected" in out
     assert local_store.exists(ref)
+    assert local_store.list_records("runs") == ["odd"]
 
 
 def test_gc_spares_a_payload_referenced_after_the_snapshot(
@@ -188,14 +198,14 @@ def test_gc_spares_a_payload_referenced_after_the_snapshot(
     """A run record written between the snapshot and the deletions protects its payloads."""
     ref = local_store.put("referenced during gc")
     backdate(local_store)
-    real = _gc._protected_now
+    store, backend = _hooked(local_store)
 
-    def record_then_check(*args: Any) -> set[str]:
+    def record() -> None:  # the manifest is gone; a run finishes, referencing the payload
         local_store.put_record("runs", "late", make_record("late", {"x": ref}, started=LATER))
-        return real(*args)
 
-    monkeypatch.setattr(_gc, "_protected_now", record_then_check)
-    report = collect_garbage(local_store, keep_runs=0, older_than=timedelta(0), dry_run=False)
+    backend.when("delete", lambda key: key.startswith("manifests/"), record)
+    report = collect_garbage(store, keep_runs=0, older_than=timedelta(0), dry_run=False)
+    assert backend.fired
     assert [f.digest for f in report.spared] == [ref.digest]
     assert local_store.get(ref) == "referenced during gc"
 
@@ -208,15 +218,14 @@ def test_gc_restores_a_payload_saved_while_it_was_deleted(
     store: pk.Store = request.getfixturevalue(backend)
     ref = store.put("saved again")
     backdate(store)
-    real = _gc._move_aside
+    hooked, hooks = _hooked(store)
 
-    def move_then_write(store_: pk.Store, key: str) -> str | None:
-        aside = real(store_, key)
-        assert store.put("saved again") == ref  # the manifest is gone: a full write
-        return aside
+    def write() -> None:  # the bytes are aside and the manifest gone: a full write
+        assert store.put("saved again") == ref
 
-    monkeypatch.setattr(_gc, "_move_aside", move_then_write)
-    report = collect_garbage(store, keep_runs=0, older_than=timedelta(0), dry_run=False)
+    hooks.when("move", lambda key: key.startswith("objects/"), write)
+    report = collect_garbage(hooked, keep_runs=0, older_than=timedelta(0), dry_run=False)
+    assert hooks.fired
     assert [f.digest for f in report.spared] == [ref.digest]
     assert store.get(ref) == "saved again"
     assert verify_store(store).ok
@@ -302,9 +311,10 @@ def test_foreign_files_are_reported_and_left_alone(local_store: pk.Store) -> Non
 
 def test_gc_removes_what_a_crashed_gc_moved_aside(local_store: pk.Store) -> None:
     """Bytes a killed collection left under tmp/gc-* go once older than an hour."""
-    stale = Path(local_store.url, "tmp", f"gc-{int(OLD)}-0f0f")
-    fresh = Path(local_store.url, "tmp", f"gc-{int(time.time())}-1e1e")
-    stale.parent.mkdir(parents=True)
+    local_store.initialize()
+    stale = Path(local_store.url, "tmp", f"gc-{int(OLD)}-{'0f' * 16}")
+    fresh = Path(local_store.url, "tmp", f"gc-{int(time.time())}-{'1e' * 16}")
+    stale.parent.mkdir(parents=True, exist_ok=True)
     stale.write_bytes(b"old")
     fresh.write_bytes(b"new")
     report = collect_garbage(local_store, keep_runs=0, older_than=timedelta(0), dry_run=False)
@@ -318,18 +328,14 @@ def test_gc_rechecks_run_records_before_each_deletion(
     """A run record that lands while gc is deleting protects the payloads it references."""
     first, second = local_store.put("first"), local_store.put("second")
     backdate(local_store)
-    real = _gc._move_aside
-    written: list[str] = []
+    store, backend = _hooked(local_store)
 
-    def write_record_once(store_: pk.Store, key: str) -> str | None:
-        if not written:  # while the first candidate goes, a run finishes referencing both
-            written.append(key)
-            refs = {"a": first, "b": second}
-            local_store.put_record("runs", "late", make_record("late", refs, started=LATER))
-        return real(store_, key)
+    def record() -> None:  # while the first candidate goes, a run finishes referencing both
+        refs = {"a": first, "b": second}
+        local_store.put_record("runs", "late", make_record("late", refs, started=LATER))
 
-    monkeypatch.setattr(_gc, "_move_aside", write_record_once)
-    report = collect_garbage(local_store, keep_runs=0, older_than=timedelta(0), dry_run=False)
+    backend.when("move", lambda key: key.startswith("objects/"), record)
+    report = collect_garbage(store, keep_runs=0, older_than=timedelta(0), dry_run=False)
     assert len(report.removed) == 1
     survivor = second if report.removed[0].digest == first.digest else first
     assert [f.digest for f in report.spared] == [survivor.digest]
@@ -406,29 +412,22 @@ def test_gc_never_removes_payloads_younger_than_the_refresh_window(
     assert local_store.exists(ref)
     code, out, _ = cli("gc", local_store.url, "--older-than", "0")
     assert code == 0
-    assert "payloads saved in the last ten minutes always stay" in out
+    assert "payloads saved within the store's grace period always stay" in out
     assert local_store.exists(ref)
 
 
-def test_a_resave_racing_gc_writes_the_bytes_again(
-    local_store: pk.Store, backdate: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_resave_racing_gc_writes_the_bytes_again(local_store: pk.Store, backdate: Any) -> None:
     """gc removing a payload between a save's dedup check and its manifest: the save rewrites it."""
     ref = local_store.put("raced")
     backdate(local_store)
-    real = type(local_store)._exists
-    collected: list[str] = []
+    store, backend = _hooked(local_store)
 
-    def exists_then_collected(self: pk.Store, key: str) -> bool:
-        found = real(self, key)
-        if not collected and key.startswith("objects/"):
-            collected.append(key)  # the save saw the bytes; now a collection removes them
-            gc = collect_garbage(self, keep_runs=0, older_than=timedelta(0), dry_run=False)
-            assert [f.digest for f in gc.removed] == [ref.digest]
-        return found
+    def collect() -> None:  # the save saw the bytes; now a collection removes them
+        gc = collect_garbage(local_store, keep_runs=0, older_than=timedelta(0), dry_run=False)
+        assert [f.digest for f in gc.removed] == [ref.digest]
 
-    monkeypatch.setattr(type(local_store), "_exists", exists_then_collected)
-    assert local_store.put("raced") == ref
-    monkeypatch.undo()
+    backend.when("read_object", lambda key: key.startswith("objects/"), collect)
+    assert store.put("raced") == ref
+    assert backend.fired
     assert local_store.get(ref) == "raced"
     assert verify_store(local_store).ok

@@ -71,35 +71,34 @@ def test_runs_and_gc_on_s3(
 def test_gc_on_s3_removes_old_leftovers_only(s3_cli_store: Target) -> None:
     """Crash leftovers on S3 are aged by the server's modification time."""
     store, _ = s3_cli_store
+    store.initialize()
+    leftover = f"tmp/1-{'d' * 32}.part"
     fs = store.fs  # type: ignore[attr-defined]
-    fs.pipe_file(f"{store.root}/tmp/1-dead.part", b"partial")  # type: ignore[attr-defined]
+    fs.pipe_file(f"{store.root}/{leftover}", b"partial")  # type: ignore[attr-defined]
     young = collect_garbage(store, keep_runs=0, older_than=timedelta(hours=1), dry_run=False)
     assert young.removed == []
     later = datetime.now(UTC) + timedelta(days=2)
     old = collect_garbage(
         store, keep_runs=0, older_than=timedelta(days=1), dry_run=False, now=later
     )
-    assert [f.key for f in old.removed] == ["tmp/1-dead.part"]
+    assert [f.key for f in old.removed] == [leftover]
 
 
-def test_gc_on_s3_restores_a_payload_saved_meanwhile(
-    s3_cli_store: Target, monkeypatch: pytest.MonkeyPatch, backdate: Any
-) -> None:
+def test_gc_on_s3_restores_a_payload_saved_meanwhile(s3_cli_store: Target, backdate: Any) -> None:
     """On S3 too, a payload saved again while gc removes it is put back intact."""
-    from payloadkit import _gc
+    from tests._hooked import Hooked
 
     store, _ = s3_cli_store
     ref = store.put("saved again")
     backdate(store)
-    real = _gc._move_aside
+    backend = Hooked(store.backend)
 
-    def move_then_write(store_: pk.Store, key: str) -> str | None:
-        aside = real(store_, key)
+    def write() -> None:  # the bytes were copied aside and deleted, the manifest is gone
         assert store.put("saved again") == ref
-        return aside
 
-    monkeypatch.setattr(_gc, "_move_aside", move_then_write)
-    report = collect_garbage(store, keep_runs=0, older_than=timedelta(0), dry_run=False)
+    backend.when("move", lambda key: key.startswith("objects/"), write)
+    report = collect_garbage(pk.Store(backend), keep_runs=0, older_than=timedelta(0), dry_run=False)
+    assert backend.fired
     assert [f.digest for f in report.spared] == [ref.digest]
     assert store.get(ref) == "saved again"
     assert verify_store(store).ok
@@ -115,7 +114,7 @@ def test_verify_and_gc_handle_interrupted_multipart_uploads(
     assert isinstance(store, S3Store)
     ref = store.put("kept")
     key = "objects/blake3/ab/" + "ab" * 32 + ".pkl"
-    store.fs.call_s3("create_multipart_upload", Bucket=store.bucket, Key=store.prefix + key)
+    store.fs.call_s3("create_multipart_upload", Bucket=store.bucket, Key=store.backend.prefix + key)
     # moto reports a start time years ago: older than any grace period.
     code, out, _ = cli("verify", *target)
     assert code == 1
@@ -123,8 +122,8 @@ def test_verify_and_gc_handle_interrupted_multipart_uploads(
     assert "never completed" in out
     dry = cli_json("gc", *target, "--dry-run")
     assert [(f["kind"], f["key"]) for f in dry["removed"]] == [("upload", key)]
-    assert store.incomplete_uploads() != []
+    assert store.backend.incomplete_uploads() != []
     report = cli_json("gc", *target)
     assert [f["kind"] for f in report["removed"]] == ["upload"]
-    assert store.incomplete_uploads() == []
+    assert store.backend.incomplete_uploads() == []
     assert store.get(ref) == "kept"

@@ -12,7 +12,8 @@ import pytest
 
 import payloadkit as pk
 from payloadkit._digest import hash_buffers
-from payloadkit._manifest import manifest_key, now
+from payloadkit._layout import digest_prefix, manifest_key
+from payloadkit._manifest import now
 
 _FIGURES: list[str] = []
 
@@ -57,14 +58,16 @@ class OnDisk:
 
     def manifest(self, store: pk.Store, digest: str) -> Path:
         """Where a local store keeps the manifest of ``digest``."""
-        return self.root(store) / manifest_key(digest)
+        found = sorted((self.root(store) / digest_prefix(digest)).glob("*.json"))
+        return found[0] if found else self.root(store) / store.info(digest).key
 
     def object(self, store: pk.Store, digest: str) -> Path:
         """Where a local store keeps the bytes of ``digest``."""
         return self.root(store) / store.info(digest).object_key
 
     def rewrite_manifest(self, store: pk.Store, digest: str, **changes: Any) -> None:
-        """Edit fields of a stored manifest in place (None removes a field)."""
+        """Edit fields of a stored manifest (None removes a field). A changed serializer or
+        type moves it to the name those fields give, as someone planting it would."""
         path = self.manifest(store, digest)
         data = json.loads(path.read_bytes())
         for name, value in changes.items():
@@ -72,7 +75,11 @@ class OnDisk:
                 data.pop(name, None)
             else:
                 data[name] = value
-        path.write_text(json.dumps(data))
+        target = self.root(store) / manifest_key(digest, data["serializer"], data["type"])
+        if target != path:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            path.unlink()
+        target.write_text(json.dumps(data))
 
     def plant(
         self,
@@ -89,9 +96,10 @@ class OnDisk:
         digest = hash_buffers([memoryview(data)])
         ref = pk.PayloadRef(digest, serializer, version, len(data), type_name)
         manifest = pk.Manifest(ref, extension, now(), "3.11.0", {}, None, signature)
+        store.initialize()
         for key, content in (
             (manifest.object_key, data),
-            (manifest_key(digest), manifest.to_bytes()),
+            (manifest.key, manifest.to_bytes()),
         ):
             path = self.root(store) / key
             path.parent.mkdir(parents=True, exist_ok=True)

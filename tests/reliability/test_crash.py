@@ -23,7 +23,6 @@ import pytest
 import payloadkit as pk
 from payloadkit._gc import collect_garbage
 from payloadkit._maintenance import verify_store
-from payloadkit._manifest import manifest_key
 
 pytest.importorskip("numpy")
 
@@ -52,9 +51,9 @@ def _audit(store: pk.Store) -> dict[str, int]:
             store.get(ref)
         except pk.errors.PayloadkitError:
             counts["partial"] += 1
-        kept |= {root / store.info(ref).object_key, root / manifest_key(ref.digest)}
+        kept |= {root / store.info(ref).object_key, root / store.info(ref).key}
     for path in root.rglob("*"):
-        if path.is_dir() or path in kept:
+        if path.is_dir() or path in kept or path.name == "payloadkit-store.json":
             continue
         relative = path.relative_to(root).parts
         if relative[0] == "tmp":

@@ -25,7 +25,6 @@ import payloadkit as pk
 from payloadkit._digest import hash_buffers
 from payloadkit._gc import collect_garbage
 from payloadkit._maintenance import verify_store
-from payloadkit._manifest import manifest_key
 from payloadkit.errors import PayloadkitError
 
 _FAULTS = (
@@ -146,13 +145,21 @@ class FaultyFileSystem(fsspec.AbstractFileSystem):  # type: ignore[misc]
         stamp: datetime = self.inner.modified(self._real(path))
         return stamp
 
-    def find(self, path: str, **kwargs: Any) -> list[str]:
+    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        self.faults.tick()
+        found = dict(self.inner.info(self._real(path)))
+        found["name"] = self._strip_protocol(path)
+        return found
+
+    def find(self, path: str, detail: bool = False, **kwargs: Any) -> Any:
         self.faults.tick()
         real = self._real(path)
         if not self.inner.exists(real):
             raise FileNotFoundError(path)
         prefix = self.base.lstrip("/")
-        return [p.lstrip("/")[len(prefix) :].lstrip("/") for p in self.inner.find(real)]
+        found = self.inner.find(real, detail=True)
+        named = {p.lstrip("/")[len(prefix) :].lstrip("/"): info for p, info in found.items()}
+        return named if detail else list(named)
 
     def invalidate_cache(self, path: str | None = None) -> None:
         pass
@@ -166,7 +173,7 @@ def faulty_store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     """A store on ``faulty://``, delegating to memory or to a local directory."""
     options = {} if request.param == "memory" else {"base": str(tmp_path / "faulty")}
     store = pk.open_store(f"faulty://s{uuid.uuid4().hex[:8]}", **options)
-    assert store.atomic_mode == "rename"  # type: ignore[attr-defined]
+    assert store.backend.atomic_mode == "rename"
     return store
 
 
@@ -313,11 +320,11 @@ class _GcScene:
     def prepare(self) -> None:
         """Empty the store, then lay out the scene."""
         store = self.store
-        for key in list(store._list("")):
-            store._delete(key)
+        for key in [i.key for i in store.backend.list("")]:
+            store.backend.delete(key)
         self.digests = {name: store.put(obj).digest for name, obj in self.objects.items()}
-        store._delete(manifest_key(self.digests["orphan"]))
-        store._write_small("tmp/123-crashed.part", b"half a payload")
+        store.backend.delete(store.info(self.digests["orphan"]).key)
+        store.backend.write(f"tmp/123-{'c' * 32}.part", b"half a payload")
         kept = [self.digests["kept-0"], self.digests["kept-1"]]
         store.put_record("runs", "kept", _run_record("kept", self.now - timedelta(days=1), kept))
         old = _run_record("old", datetime.now(UTC), [self.digests["old-run"]] * 2)
@@ -348,8 +355,9 @@ class _GcScene:
         store = self.store
         assert sorted(r.digest for r in store) == sorted(kept)
         assert store.list_records("runs") == ["kept"]
-        assert sorted(store._list("objects/")) == sorted(store.info(d).object_key for d in kept)
-        assert list(store._listed("tmp/")) == []
+        objects = sorted(i.key for i in store.backend.list("objects/"))
+        assert objects == sorted(store.info(d).object_key for d in kept)
+        assert list(store.backend.list("tmp/")) == []
 
 
 def test_gc_fails_cleanly_at_every_call(faulty_store: Any, report_figure: Any) -> None:
@@ -370,10 +378,10 @@ def test_verify_fails_cleanly_at_every_call(faulty_store: Any) -> None:
 
     def prepare() -> None:
         scene.prepare()
-        before[:] = sorted(faulty_store._list(""))
+        before[:] = sorted(i.key for i in faulty_store.backend.list(""))
 
     def check(succeeded: bool) -> None:
-        assert sorted(faulty_store._list("")) == before
+        assert sorted(i.key for i in faulty_store.backend.list("")) == before
 
     calls, ok, errors = _sweep(faulty_store, prepare, lambda: verify_store(faulty_store), check)
     assert ok + errors == calls

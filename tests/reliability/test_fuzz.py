@@ -224,7 +224,7 @@ def test_fuzz_pickle_family_through_store(name: str, examples: int, report_figur
         store.put({"blob": bytearray(b"y" * 70_000)}, serializer=name),
     ]
     originals = {
-        ref.digest: bytes(store.fs.cat_file(store._path(store.info(ref).object_key)))
+        ref.digest: bytes(store.fs.cat_file(store.backend.path(store.info(ref).object_key)))
         for ref in refs
     }
 
@@ -235,7 +235,7 @@ def test_fuzz_pickle_family_through_store(name: str, examples: int, report_figur
 
     def check(value: tuple[Any, bytes]) -> None:
         ref, raw = value
-        path = store._path(store.info(ref).object_key)
+        path = store.backend.path(store.info(ref).object_key)
         store.fs.pipe_file(path, raw)
         try:
             if raw == originals[ref.digest]:

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 import payloadkit as pk
-from payloadkit._manifest import manifest_key
 from payloadkit.errors import PayloadkitError
 
 HEX = "0123456789abcdef" * 4
@@ -157,7 +156,7 @@ def test_stray_files_in_manifests_are_ignored(surroundings: tuple[pk.Store, Path
     """Files under manifests/ that are not named like a digest are never listed or read."""
     store, _ = surroundings
     digest = next(iter(store)).digest
-    stray = Path(store.url) / manifest_key(digest)
+    stray = (Path(store.url) / store.info(digest).key).parent
     (stray.parent / "..json").write_text("{}")
     (stray.parent / ("A" * 64 + ".json")).write_text("{}")
     (Path(store.url) / "manifests" / "md5").mkdir()

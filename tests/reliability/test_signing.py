@@ -178,7 +178,7 @@ def test_signed_non_code_payload_altered_is_refused(local_store: pk.Store, on_di
     ref = local_store.put({"k": 1}, serializer="json")
     on_disk.rewrite_manifest(local_store, ref.digest, type="collections.OrderedDict")
     with pytest.raises(SignatureError, match="does not match"):
-        local_store.get(ref)
+        local_store.get(ref.digest)
 
 
 def test_resigning_replaces_planted_bytes(local_store: pk.Store, on_disk: Any) -> None:

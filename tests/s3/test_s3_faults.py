@@ -117,7 +117,8 @@ def test_put_that_keeps_failing_leaves_nothing(
             store.put(os.urandom(3 * _PART))
         assert store.url in str(info.value)
         listed = client.list_objects_v2(Bucket=s3_server.bucket, Prefix=prefix)
-        assert listed.get("KeyCount", 0) == 0
+        keys = [item["Key"][len(prefix) :] for item in listed.get("Contents", [])]
+        assert keys in ([], ["payloadkit-store.json"])  # the store itself may exist
         assert list(store) == []
     else:
         ref = store.put(os.urandom(3 * _PART))

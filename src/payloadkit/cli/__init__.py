@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
+from payloadkit.cli._output import safe
 from payloadkit.errors import PayloadkitError
 
 __all__ = ["build_parser", "main"]
@@ -40,9 +42,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code = args.handler(args)
+        sys.stdout.flush()
     except PayloadkitError as exc:
-        print(f"payloadkit: error: {exc}", file=sys.stderr)
+        print(f"payloadkit: error: {safe(exc)}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went away (`payloadkit ls | head`): stop quietly, as other tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("payloadkit: interrupted", file=sys.stderr)
         return 130

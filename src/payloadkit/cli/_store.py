@@ -18,7 +18,7 @@ from typing import Any
 
 from payloadkit._manifest import Manifest
 from payloadkit.cli._args import add_storage_options
-from payloadkit.cli._output import format_size, print_table
+from payloadkit.cli._output import format_size, print_table, safe
 from payloadkit.cli._preview import preview
 from payloadkit.cli._progress import progress_callback
 from payloadkit.cli._putfile import load_file
@@ -57,18 +57,16 @@ def _command(commands: Any, name: str, help: str, description: str) -> argparse.
 
 
 def _open(args: argparse.Namespace, *, create: bool = False) -> Any:
-    """The store the command names; a local directory must exist unless ``create``."""
+    """The store the command names; it must already be a store unless ``create``.
+
+    A location that is not a payloadkit store (no marker) is refused before anything is
+    read or changed there.
+    """
     import payloadkit as pk
-    from payloadkit.errors import StoreError
-    from payloadkit.stores import LocalStore
 
     store = pk.open_store(args.url, **dict(args.storage_option))
-    if isinstance(store, LocalStore) and not create and not os.path.isdir(store.root):
-        raise StoreError(
-            f"There is no store at {store.url}: the directory does not exist. Check the path "
-            "(the default store is .payloadkit in the directory where the program ran).",
-            store=store.url,
-        )
+    if not create:
+        store.require_store()
     return store
 
 
@@ -149,7 +147,7 @@ def _show(args: argparse.Namespace) -> int:
         _print_json({"manifest": manifest.to_dict(), "preview": text})
         return 0
     for key, value in manifest.to_dict().items():
-        print(f"{key + ':':<20} {value}")
+        print(f"{key + ':':<20} {safe(value)}")
     if text is not None:
         print("\n" + text)
     return 0
@@ -178,13 +176,11 @@ def _add_get(commands: Any) -> None:
 
 
 def _get(args: argparse.Namespace) -> int:
-    from payloadkit._maintenance import read_verified
-
     store = _open(args)
     manifest = store.info(_digest(store, args.digest))
     path = _output_path(args.output, manifest)
     with progress_callback(manifest.ref.size, f"get {manifest.ref.digest[:15]}") as callback:
-        data = read_verified(store, manifest, callback)
+        data = store.read_verified(manifest, callback)
     _write_file(path, data)
     if args.json:
         _print_json({"path": path, "digest": manifest.ref.digest, "size": manifest.ref.size})
@@ -262,12 +258,16 @@ def _verify(args: argparse.Namespace) -> int:
         _print_json(report.to_dict())
         return 0 if report.ok else 1
     for finding in report.problems:
-        print(f"{finding.kind:<15} {finding.key}\n{'':<15} {finding.message}")
+        print(f"{finding.kind:<15} {safe(finding.key)}\n{'':<15} {safe(finding.message)}")
     for finding in report.in_progress:
-        print(f"{'in progress':<15} {finding.key}")
+        print(f"{'in progress':<15} {safe(finding.key)}")
+    for note in report.notes:
+        print(f"{'not checked':<15} {safe(note)}")
     verdict = "ok" if report.ok else f"{len(report.problems)} problem(s)"
+    layout = "format 1 (payloadkit 0.1.0)" if report.format == 1 else f"format {report.format}"
     print(
-        f"{report.payloads} payloads, {format_size(report.bytes)} checked in {report.url}: {verdict}"
+        f"{report.payloads} payloads, {format_size(report.bytes)} checked in {report.url} "
+        f"({layout}): {verdict}"
     )
     return 0 if report.ok else 1
 
@@ -292,7 +292,10 @@ def _runs(args: argparse.Namespace) -> int:
     store = _open(args)
     if args.run_id is not None:
         return _show_run(store.get_record(RUNS, args.run_id), args.json)
-    records = run_records(store)
+    damaged: list[str] = []
+    records = run_records(store, damaged)
+    for name in damaged:
+        print(f"payloadkit: skipped the damaged run record {safe(name)!r}", file=sys.stderr)
     if args.json:
         _print_json(records)
         return 0
@@ -306,8 +309,8 @@ def _runs(args: argparse.Namespace) -> int:
             r.get("executor", "?"),
             str(r.get("started", "?"))[:19],
             r.get("outcome", "?"),
-            len(r.get("works", {})),
-            len(r.get("payloads", [])),
+            _count(r.get("works")),
+            _count(r.get("payloads")),
         ]
         for r in records
     ]
@@ -315,15 +318,21 @@ def _runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(value: Any) -> int | str:
+    return len(value) if isinstance(value, dict | list) else "?"
+
+
 def _show_run(record: dict[str, Any], as_json: bool) -> int:
     if as_json:
         _print_json(record)
         return 0
     for key in ("run_id", "app", "executor", "started", "ended", "outcome", "error"):
-        print(f"{key + ':':<10} {record.get(key)}")
+        print(f"{key + ':':<10} {safe(record.get(key))}")
+    works = record.get("works")
     rows = [
         [name, work.get("status", "?"), work.get("calls", "?"), _state_summary(work.get("state"))]
-        for name, work in sorted(record.get("works", {}).items())
+        for name, work in sorted(works.items() if isinstance(works, dict) else [])
+        if isinstance(work, dict)
     ]
     print()
     print_table(["work", "status", "calls", "state"], rows)
@@ -375,16 +384,20 @@ def _gc(args: argparse.Namespace) -> int:
         return 0
     verb = "would remove" if report.dry_run else "removed"
     for finding in report.removed:
-        print(f"{verb}  {finding.kind:<8} {finding.key}  {format_size(finding.size)}")
+        print(f"{verb}  {finding.kind:<8} {safe(finding.key)}  {format_size(finding.size)}")
     for run_id in report.removed_runs:
-        print(f"{verb}  run      {run_id}")
+        print(f"{verb}  run      {safe(run_id)}")
     for finding in report.spared:
-        print(f"kept     {finding.kind:<8} {finding.key}  (saved or referenced meanwhile)")
+        print(f"kept     {finding.kind:<8} {safe(finding.key)}  (saved or referenced meanwhile)")
+    for note in report.notes:
+        print(f"note     {safe(note)}")
     print(
         f"{verb} {len(report.removed)} item(s), {len(report.removed_runs)} run record(s): "
         f"{format_size(report.bytes_freed)} freed; kept {len(report.kept_runs)} run(s), what "
         f"they reference, and every payload saved after {report.payload_cutoff}"
     )
     if report.payload_cutoff != report.cutoff:
-        print("(payloads saved in the last ten minutes always stay: a run may be using them)")
+        print(
+            "(payloads saved within the store's grace period always stay: a run may be using them)"
+        )
     return 0

@@ -53,9 +53,9 @@ from payloadkit.stores._lease import active_leases, wait_for_leases
 from payloadkit.stores._marker import (
     StoreMarker,
     create_marker,
-    legacy_store,
     not_a_store,
     read_marker,
+    unmarked_store,
 )
 from payloadkit.stores._policy import LoadPolicy, signed_by_signer, signed_enough
 
@@ -68,7 +68,6 @@ VERIFY_REMOTE_MAX = 4 * 1024 * 1024
 _REPUBLISH_ATTEMPTS = 5
 #: Errors a serializer raises without naming the payload; get() adds the payload's context.
 _REWRAPPED = (DeserializationError, IntegrityError, ConfigurationError)
-_LEGACY_MARKER = StoreMarker(1, "", legacy=True)
 
 
 class Store:
@@ -145,11 +144,11 @@ class Store:
             return self._marker
         with self._failing("read the store marker of"):
             found = read_marker(self.backend, self.url)
-            if found is None and legacy_store(self.backend):
-                found = _LEGACY_MARKER
+            if found is None:
+                found = unmarked_store(self.backend)
             if found is None and self._holds_foreign_files():
                 raise not_a_store(self.url)
-        if found is not None and found.format >= 2:
+        if found is not None and found.created:
             self._marker = found
         return found
 
@@ -168,7 +167,7 @@ class Store:
         """
         self._require_writes("create a store")
         found = self.marker()
-        if found is not None and found.format >= 2:
+        if found is not None and found.created:
             return found
         with self._failing("create the store marker of"):
             self._marker = create_marker(self.backend, self.url, grace)
@@ -179,7 +178,7 @@ class Store:
 
     def _writable_marker(self) -> StoreMarker:
         found = self.marker()
-        return found if found is not None and found.format >= 2 else self.initialize()
+        return found if found is not None and found.created else self.initialize()
 
     # -- put ----------------------------------------------------------------------------
     def put(

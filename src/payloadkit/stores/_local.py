@@ -163,7 +163,10 @@ class LocalBackend(Backend):
     def prune_empty_directories(self, prefixes: Sequence[str]) -> None:
         """Remove emptied fan-out directories under ``prefixes`` (writers recreate them)."""
         for prefix in prefixes:
-            for directory, _dirs, _files in os.walk(self.path(prefix.rstrip("/")), topdown=False):
+            top = self.path(prefix.rstrip("/"))
+            for directory, _dirs, _files in os.walk(top, topdown=False):
+                if os.path.dirname(directory) == top or directory == top:
+                    continue  # objects/<algorithm> itself stays
                 with contextlib.suppress(OSError):  # not empty, or just refilled
                     os.rmdir(directory)
                 self._dirs.discard(directory)

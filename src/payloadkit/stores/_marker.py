@@ -28,7 +28,9 @@ _MAX_MARKER_BYTES = 64 * 1024
 @dataclass(frozen=True)
 class StoreMarker:
     """What the marker says: the on-store ``format``, when the store was created, its
-    ``grace`` period, and whether manifests of format 1 (0.1.0) may be present."""
+    ``grace`` period, and whether manifests of format 1 (0.1.0) may be present. A store
+    whose marker is not written yet (0.1.0's, or one whose marker was lost) has no
+    ``created`` time."""
 
     format: int
     created: str
@@ -97,7 +99,7 @@ def create_marker(backend: Backend, url: str, grace: timedelta | None = None) ->
         parsed = parse_key(info.key)
         if parsed is None:
             raise not_a_store(url, writing=True)
-        if parsed.kind in ("manifest", "legacy-manifest", "record"):
+        if parsed.kind == "legacy-manifest":
             legacy = True
     created = datetime.now(UTC).isoformat(timespec="seconds")
     marker = StoreMarker(FORMAT, created, grace or DEFAULT_GRACE, legacy)
@@ -105,14 +107,23 @@ def create_marker(backend: Backend, url: str, grace: timedelta | None = None) ->
     return marker
 
 
-def legacy_store(backend: Backend) -> bool:
-    """True when the location holds manifests or records of payloadkit 0.1.0."""
-    for prefix in ("manifests/", "records/"):
-        for info in backend.list(prefix):
-            parsed = parse_key(info.key)
-            if parsed is not None and parsed.kind in ("legacy-manifest", "record"):
-                return True
-    return False
+def unmarked_store(backend: Backend) -> StoreMarker | None:
+    """The marker a location without one stands for, when it holds payloadkit's manifests or
+    records: format 1 (payloadkit 0.1.0) or, when only newer manifests are there, format 2
+    with its marker lost. None when it holds neither."""
+    newer = False
+    for info in backend.list("manifests/"):
+        parsed = parse_key(info.key)
+        if parsed is not None and parsed.kind == "legacy-manifest":
+            return StoreMarker(1, "", legacy=True)
+        newer = newer or (parsed is not None and parsed.kind == "manifest")
+    if newer:
+        return StoreMarker(FORMAT, "")
+    for info in backend.list("records/"):
+        parsed = parse_key(info.key)
+        if parsed is not None and parsed.kind == "record":
+            return StoreMarker(1, "", legacy=True)
+    return None
 
 
 def not_a_store(url: str, *, writing: bool = False) -> NotAStoreError:

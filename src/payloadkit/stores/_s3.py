@@ -32,7 +32,7 @@ import mmap
 import os
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from payloadkit._progress import close_callback, transfer_callback
@@ -564,9 +564,21 @@ class S3Store(FsspecStore):
     @property
     def bucket(self) -> str:
         """The bucket."""
+        return self._s3.bucket
+
+    @property
+    def _s3(self) -> S3Backend:
         backend = self.backend
         assert isinstance(backend, S3Backend)
-        return backend.bucket
+        return backend
+
+    def incomplete_uploads(self) -> builtins.list[tuple[str, datetime]]:
+        """Multipart uploads under this store never completed nor aborted (key, start time)."""
+        return self._s3.incomplete_uploads()
+
+    def abort_incomplete_uploads(self, older_than: timedelta = timedelta(hours=1)) -> int:
+        """Abort the multipart uploads under this store started before ``older_than`` ago."""
+        return self._s3.abort_incomplete_uploads(datetime.now(UTC) - older_than)
 
 
 def _parts(frames: list[memoryview], part_size: int) -> Iterator[list[memoryview]]:
