@@ -168,7 +168,8 @@ class _Bench:
         lookup = statistics.median(_timed(lambda: store.exists(absent)) for _ in range(15))
         body = store.info(store.put(b"manifest-sized")).to_bytes()
         manifest = statistics.median(
-            _timed(lambda: store.backend.write("bench/manifest-sized.json", body)) for _ in range(15)
+            _timed(lambda: store.backend.write("bench/manifest-sized.json", body))
+            for _ in range(15)
         )
         floor = (pipe_s + manifest) / pipe_s
         return (

@@ -19,7 +19,6 @@ import data
 import harness
 from harness import Variant
 
-
 #: Lightning's Payload handing an 80 MB DataFrame from one Work to another (seconds).
 LIGHTNING_HANDOVER_S = 3.1
 
