@@ -51,6 +51,17 @@ INTERRUPTED: Final = "interrupted"
 KILLED: Final = "killed"
 
 
+_VERBS = {TIMED_OUT: "timed out", KILLED: "was killed", INTERRUPTED: "was interrupted"}
+_REMEDIES = {
+    FAILED: "Fix the error in {work}'s run(); the App recorded the call as failed.",
+    TIMED_OUT: "Make {work}'s run() finish sooner, or raise its limit (Work(timeout=...), "
+    "App(work_timeout=...), --work-timeout); the App recorded the call as timed out.",
+    KILLED: "Look for what ended the process (memory, a kill, an exit in the Work's code); "
+    "the App recorded the call as killed.",
+    INTERRUPTED: "The App was stopping; the App recorded the call as interrupted.",
+}
+
+
 @dataclass(frozen=True)
 class Bootstrap:
     """The first message to a worker: which Work it hosts, and how to reach the store."""
@@ -120,9 +131,10 @@ class Outcome:
         original = self.original()
         if isinstance(original, WorkError) and original.work == work:
             raise original  # already names the Work and what to do
+        verb = _VERBS.get(self.status, "failed")
         raise WorkError(
-            f"Work {work} failed: {self.error_text}\n\nRemote traceback:\n{self.traceback}"
-            f"\nFix the error in {work}'s run(); the App recorded the call as {self.status}.",
+            f"Work {work} {verb}: {self.error_text}\n\nRemote traceback:\n{self.traceback}"
+            f"\n{_REMEDIES.get(self.status, _REMEDIES[FAILED]).format(work=work)}",
             work=work,
             remote_traceback=self.traceback,
         ) from original
