@@ -142,3 +142,55 @@ def test_workers_stop_with_a_killed_parent_without_the_cli(
         "of 4, records written 0 (none possible), hangs 0"
     )
     assert left == []
+
+
+INLINE_APP = """
+import pathlib, time
+import payloadkit as pk
+
+class Sleeps(pk.Work):
+    def run(self):
+        pathlib.Path("started").write_text("")
+        time.sleep(600)
+
+class Main(pk.Flow):
+    def __init__(self):
+        super().__init__()
+        self.sleeps = Sleeps()
+
+    def run(self):
+        self.sleeps.run()
+
+app = pk.App(Main(), executor="inline")
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_inline_work_stopped_by_a_signal_is_recorded_interrupted(
+    signum: signal.Signals, tmp_path: Path, report_figure: Any
+) -> None:
+    """A Work running inline when Ctrl-C or SIGTERM arrives is recorded as interrupted, not as
+    "not run"."""
+    (tmp_path / "inline_app.py").write_text(INLINE_APP)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYLOADKIT_")}
+    env["PYTHONPATH"] = str(SRC)
+    app = subprocess.Popen(
+        [sys.executable, "-m", "payloadkit.cli", "run", "inline_app.py"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert _wait_for(lambda: (tmp_path / "started").exists() or app.poll() is not None)
+    app.send_signal(signum)
+    _, err = app.communicate(timeout=PATIENCE)
+    records = _records(tmp_path)
+    report_figure(
+        f"inline App stopped by {signum.name}: signals sent 1, records written {len(records)}, "
+        f"hangs 0, exit code {app.returncode}"
+    )
+    assert app.returncode == 128 + signum, err
+    (record,) = records
+    assert record["outcome"] == "interrupted"
+    assert record["works"]["root.sleeps"]["status"] == "interrupted"

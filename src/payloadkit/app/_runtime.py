@@ -104,13 +104,12 @@ class Runtime:
         state = work_state(name, work, self.store)
         limit = work.timeout if work.timeout is not None else self.work_timeout
         call = Call(next(self._seq), state, encoded, limit)
-        started, clock = now(), time.monotonic()
-        future = self.hosts[name].submit(call, work.parallel)
-        stats.calls += 1
-        deadline = clock + limit if limit is not None else None
+        deadline = time.monotonic() + limit if limit is not None else None
         inputs = digest_map(_by_name(work, encoded))
-        pending = _Pending(future, key, set(state), call.seq, started, inputs, limit, deadline)
-        stats.running = pending
+        pending = _Pending(Future(), key, set(state), call.seq, now(), inputs, limit, deadline)
+        stats.running = pending  # before submitting: an inline call runs within submit()
+        stats.calls += 1
+        pending.future = self.hosts[name].submit(call, work.parallel)
         if work.parallel:
             work.__dict__["_pk_pending"] = pending
             return
