@@ -77,7 +77,9 @@ def _records(tmp_path: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in runs.glob("*.json")] if runs.is_dir() else []
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name
+)
 def test_signalled_app_leaves_no_process(
     signum: signal.Signals, tmp_path: Path, report_figure: Any
 ) -> None:
@@ -165,7 +167,7 @@ app = pk.App(Main(), executor="inline")
 """
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
 def test_inline_work_stopped_by_a_signal_is_recorded_interrupted(
     signum: signal.Signals, tmp_path: Path, report_figure: Any
 ) -> None:
