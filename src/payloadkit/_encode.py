@@ -9,8 +9,10 @@ masked array for ``numpy``) falls through to pickle; explicit choices never fall
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,11 +22,18 @@ from payloadkit._filehash import hash_file, hash_while_writing
 from payloadkit._registry import registry
 from payloadkit._serializer import Buffer, Serializer, qualified_name
 from payloadkit._serializers._pickle import PortablePickleSerializer
-from payloadkit.errors import ConfigurationError, SerializationError
+from payloadkit.errors import ConfigurationError, SerializationError, StoreError
 
 __all__ = ["Encoded", "Explanation", "candidates", "encode", "explain"]
 
 _PORTABLE_PICKLE = PortablePickleSerializer()
+#: Failures of the disk a spool file is written to, not of the serializer: no retry.
+_DISK_ERRORS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "the directory is not writable",
+}
 
 
 @dataclass
@@ -91,12 +100,21 @@ def encode(
 ) -> Encoded:
     """Serialize ``obj`` with the first candidate that accepts it and digest the bytes."""
     tried: list[tuple[str, str]] = []
+    last: Exception | None = None
     chain = candidates(obj, serializer)
     for chosen, reason in chain:
         try:
             return _encode_with(obj, chosen, reason, spool_dir)
         except (MemoryError, KeyboardInterrupt):
             raise
+        except OSError as exc:
+            if exc.errno not in _DISK_ERRORS:
+                tried.append((chosen.name, f"{type(exc).__name__}: {exc}"))
+                last = exc
+                continue
+            # Drop the failed writer's frames now, so that nothing keeps the file open.
+            traceback.clear_frames(exc.__traceback__)
+            raise _disk_error(obj, chosen, spool_dir, exc) from None
         except Exception as exc:
             tried.append((chosen.name, f"{type(exc).__name__}: {exc}"))
             last = exc
@@ -112,6 +130,20 @@ def encode(
     ) from last
 
 
+def _disk_error(
+    obj: Any, serializer: Serializer, spool_dir: str | None, exc: OSError
+) -> StoreError:
+    type_name = qualified_name(type(obj))
+    where = spool_dir or tempfile.gettempdir()
+    return StoreError(
+        f"Could not write the {serializer.name} file of a {type_name} in {where}: "
+        f"{_DISK_ERRORS[exc.errno or 0]} ({os.strerror(exc.errno or 0)}). Nothing was stored "
+        "and no partial file is left. Free space there or make it writable, or use "
+        "another store.",
+        type_name=type_name,
+    )
+
+
 def _encode_with(obj: Any, serializer: Serializer, reason: str, spool_dir: str | None) -> Encoded:
     type_name = qualified_name(type(obj))
     if serializer.writes_files:
@@ -120,7 +152,8 @@ def _encode_with(obj: Any, serializer: Serializer, reason: str, spool_dir: str |
         try:
             digest, size = _dump_file(obj, serializer, path)
         except BaseException:
-            os.unlink(path)
+            with contextlib.suppress(FileNotFoundError):  # a writer may remove its own file
+                os.unlink(path)
             raise
         return Encoded(serializer, reason, type_name, digest, size, path=path)
     frames = _views(serializer.dump_frames(obj))

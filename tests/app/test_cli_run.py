@@ -238,3 +238,50 @@ def test_run_on_s3_with_credentials_from_the_environment(tmp_path: Path, s3_serv
     written = [store.backend.read(i.key, 1 << 30) for i in store.backend.list("")]
     assert [text for text in (result.stdout, result.stderr) if s3_server.secret in text] == []
     assert [data for data in written if s3_server.secret.encode() in data] == []
+
+
+SLEEPY_APP = """
+import time
+import payloadkit as pk
+
+class Sleepy(pk.Work):
+    def run(self):
+        time.sleep(600)
+
+class Main(pk.Flow):
+    def __init__(self):
+        super().__init__()
+        self.sleepy = Sleepy()
+
+    def run(self):
+        self.sleepy.run()
+
+app = pk.App(Main())
+"""
+
+
+def test_run_with_work_timeout(tmp_path: Path) -> None:
+    """--work-timeout stops a Work past the limit: exit 1, the Work and the limit named, the
+    run recorded as timed out."""
+    (tmp_path / "sleepy.py").write_text(SLEEPY_APP)
+    result = _cli("run", "sleepy.py", "--work-timeout", "0.5", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Work root.sleepy timed out: it ran past its time limit of 0.5 s" in result.stderr
+    (run,) = (tmp_path / ".payloadkit" / "records" / "runs").glob("*.json")
+    assert json.loads(run.read_text())["outcome"] == "timed out"
+
+
+def test_bad_work_timeout_is_a_usage_error(tmp_path: Path) -> None:
+    """A --work-timeout that is not a positive number is refused with exit code 2."""
+    result = _cli("run", str(EXAMPLE), "--work-timeout", "-3", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "positive number of seconds" in result.stderr
+
+
+def test_mistyped_storage_option_does_not_echo_its_value(tmp_path: Path) -> None:
+    """A --storage-option without '=' is refused without repeating what was typed."""
+    secret = "AKIAEXAMPLESECRET0123456789"
+    result = _cli("run", str(EXAMPLE), "--storage", "x", "--storage-option", secret, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "KEY=VALUE" in result.stderr
+    assert secret not in result.stderr + result.stdout

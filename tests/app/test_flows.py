@@ -258,7 +258,7 @@ def test_run_record(executor: Any, store: pk.Store) -> None:
         "error", "works", "payloads",
     }  # fmt: skip
     assert record["kind"] == "payloadkit.run"
-    assert record["format"] == 1
+    assert record["format"] == 2
     assert record["app"] == f"{__name__}:Hand"
     assert record["executor"] == {"inline": "inline", "process": "process"}.get(executor, "dask")
     assert record["outcome"] == "succeeded"
@@ -269,6 +269,10 @@ def test_run_record(executor: Any, store: pk.Store) -> None:
     assert src["state"]["rows"] == rows.to_dict()
     assert src["calls"] == 1
     assert src["status"] == "succeeded"
+    (call,) = src["history"]
+    assert call["status"] == "succeeded"
+    assert call["outputs"] == {"rows": rows.ref.digest}
+    assert record["works"]["root.dst"]["history"][0]["inputs"] == {"rows": rows.ref.digest}
     assert record["works"]["root.dst"]["state"]["total"] == 14
     assert record["payloads"] == [rows.ref.digest]
     assert store.list_records("runs") == [record["run_id"]]

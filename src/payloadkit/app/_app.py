@@ -11,11 +11,13 @@ import cloudpickle
 
 from payloadkit.app._executors import Executor, open_executor
 from payloadkit.app._flow import Flow, check_root, works_of
-from payloadkit.app._record import RUN_RECORD_KIND, new_run_id, now, run_record
+from payloadkit.app._protocol import FAILED, INTERRUPTED, SUCCEEDED
+from payloadkit.app._record import NOT_RUN, RUN_RECORD_KIND, new_run_id, now, run_record
 from payloadkit.app._runtime import Runtime
-from payloadkit.app._state import state_of
-from payloadkit.app._work import Work
-from payloadkit.errors import PayloadkitError
+from payloadkit.app._signals import hold_signals, stop_on_signals
+from payloadkit.app._state import work_state
+from payloadkit.app._work import Work, check_timeout
+from payloadkit.errors import PayloadkitError, WorkError
 from payloadkit.stores import Store, open_store
 from payloadkit.stores._opened import default_store, remember_store, store_for_url
 
@@ -30,8 +32,9 @@ class App:
     its fsspec options when they are not configured with :func:`payloadkit.configure`.
     ``executor`` is ``"process"`` (the default: each Work in its own worker process),
     ``"inline"`` (this process), a ``distributed.Client`` or a scheduler address
-    (``"tcp://host:8786"``). Creating an App runs nothing; :meth:`run` calls the root
-    Flow's ``run()`` once, stops the workers and writes a run record to the store.
+    (``"tcp://host:8786"``). ``work_timeout`` (seconds) limits every call of a Work
+    that sets no ``timeout`` of its own. Creating an App runs nothing; :meth:`run` calls
+    the root Flow's ``run()`` once, stops the workers and writes a run record to the store.
 
     ```python
     import payloadkit as pk
@@ -66,11 +69,14 @@ class App:
         executor: Any = "process",
         *,
         storage_options: Mapping[str, Any] | None = None,
+        work_timeout: float | None = None,
     ) -> None:
         self.root = check_root(root)
         self.storage = storage
         self.storage_options = dict(storage_options) if storage_options is not None else None
         self.executor = executor
+        #: The time limit of each call of a Work that sets no ``timeout`` (None: none).
+        self.work_timeout = check_timeout(work_timeout, "App(work_timeout=...)")
         #: The record of the last run, once there was one.
         self.last_record: dict[str, Any] | None = None
 
@@ -91,26 +97,33 @@ class App:
         """Run the root Flow once; returns the run record (also written to the store).
 
         A Work's failure raises :class:`payloadkit.errors.WorkError` naming the Work,
-        after the workers are stopped and the failed run is recorded.
+        after the workers are stopped and the failed run is recorded. SIGTERM, SIGINT
+        and SIGHUP (when ``run`` is called from the main thread) stop the workers, record
+        the run as interrupted and raise :class:`KeyboardInterrupt`.
         """
         store = self.store()
         executor = open_executor(self.executor, store, self.storage_options)
         works = works_of(self.root)
         started = now()
         runtime: Runtime | None = None
-        error: str | None = None
+        ending: BaseException | None = None
         try:
-            hosts = executor.start({name: _ship(work, store) for name, work in works.items()})
-            runtime = Runtime(store, hosts, works)
-            runtime.bind()
-            self.root.run()
-            runtime.wait_all()
-        except BaseException as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            raise
+            with stop_on_signals():
+                try:
+                    hosts = executor.start(
+                        {name: _ship(name, work, store) for name, work in works.items()}
+                    )
+                    runtime = Runtime(store, hosts, works, self.work_timeout)
+                    runtime.bind()
+                    self.root.run()
+                    runtime.wait_all()
+                except BaseException as exc:
+                    ending = exc
+                    raise
+                finally:
+                    _close(executor, runtime, ending)
         finally:
-            _close(executor, runtime)
-            self._record(store, executor, runtime, works, started, error)
+            self._record(store, executor, runtime, works, started, ending)
         assert self.last_record is not None
         return self.last_record
 
@@ -121,16 +134,8 @@ class App:
         runtime: Runtime | None,
         works: dict[str, Work],
         started: Any,
-        error: str | None,
+        ending: BaseException | None,
     ) -> None:
-        entries: dict[str, dict[str, Any]] = {}
-        for name, work in works.items():
-            stats = runtime.stats[name] if runtime is not None else None
-            entries[name] = {
-                "state": state_of(work, store),
-                "calls": stats.calls if stats else 0,
-                "status": stats.status if stats else "not run",
-            }
         root = type(self.root)
         run_id = new_run_id(started)
         record = run_record(
@@ -139,25 +144,79 @@ class App:
             executor=executor.kind,
             started=started,
             ended=now(),
-            error=error,
-            works=entries,
+            outcome=_outcome(ending, runtime),
+            error=f"{type(ending).__name__}: {ending}" if ending is not None else None,
+            works={name: _entry(name, work, store, runtime) for name, work in works.items()},
         )
         self.last_record = record
         try:
             store.put_record(RUN_RECORD_KIND, run_id, record)
         except PayloadkitError as exc:
-            if error is None:
+            if ending is None:
                 raise
             warnings.warn(f"The failed run {run_id} was not recorded: {exc}", stacklevel=3)
 
 
-def _ship(work: Work, store: Store) -> bytes:
+def _outcome(ending: BaseException | None, runtime: Runtime | None) -> str:
+    if ending is None:
+        return SUCCEEDED
+    if isinstance(ending, KeyboardInterrupt):
+        return INTERRUPTED
+    if isinstance(ending, WorkError) and runtime is not None and runtime.failure_status:
+        return runtime.failure_status
+    return FAILED
+
+
+def _entry(name: str, work: Work, store: Store, runtime: Runtime | None) -> dict[str, Any]:
+    """What the record says of one Work; a state that cannot be taken is recorded as such."""
+    stats = runtime.stats[name] if runtime is not None else None
+    try:
+        state = work_state(name, work, store)
+    except PayloadkitError as exc:
+        state = {}
+        warnings.warn(f"The run record holds no state for {name}: {exc}", stacklevel=4)
+    return {
+        "state": state,
+        "calls": stats.calls if stats else 0,
+        "status": stats.status if stats else NOT_RUN,
+        "history": stats.history if stats else [],
+    }
+
+
+def _ship(name: str, work: Work, store: Store) -> bytes:
     """The Work, pickled by value for its host; its payloads saved to ``store`` first."""
-    state_of(work, store)
-    return bytes(cloudpickle.dumps(work))
+    work_state(name, work, store)
+    try:
+        return bytes(cloudpickle.dumps(work))
+    except Exception as exc:
+        attribute = _unpicklable(work)
+        raise WorkError(
+            f"Work {name} cannot be sent to where it runs: its attribute {attribute} does not "
+            f"pickle ({type(exc).__name__}: {exc}). Create such objects inside run() (they "
+            "stay with the Work between its runs), or make them picklable.",
+            work=name,
+        ) from exc
 
 
-def _close(executor: Executor, runtime: Runtime | None) -> None:
-    if runtime is not None:
-        runtime.unbind()
-    executor.close()
+def _unpicklable(work: Work) -> str:
+    """The first attribute of ``work`` that cloudpickle refuses, as ``'_name' (type)``."""
+    for attribute, value in work.__getstate__().items():
+        try:
+            cloudpickle.dumps(value)
+        except Exception:
+            return f"{attribute!r} ({type(value).__qualname__})"
+    return "(one of them)"
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _close(executor: Executor, runtime: Runtime | None, ending: BaseException | None) -> None:
+    with hold_signals():
+        if runtime is not None:
+            if ending is not None:
+                runtime.interrupt(f"the App stopped while this call ran: {_first_line(ending)}")
+            runtime.unbind()
+        executor.close()

@@ -1,17 +1,19 @@
-"""Where a Work runs: the object kept between its runs, and the messages to and from it.
+"""Where a Work runs: the object kept between its runs, and how it answers a call.
 
 Every executor keeps one :class:`WorkHost` per Work (in the Flow's process, in a worker
-process, or in a Dask actor). The Flow sends it a :class:`Call` holding the Work's state
-and the run's arguments as JSON (payloads as refs); the host sets the state, runs the
-Work's code, and answers with an :class:`Outcome` holding the new state, payloads already
-saved to the App's store.
+process, or in a Dask actor). The Flow sends it a :class:`~payloadkit.app._protocol.Call`
+holding the Work's state and the run's arguments as JSON (payloads as refs); the host sets
+the state, runs the Work's code, and answers with an
+:class:`~payloadkit.app._protocol.Outcome` holding the new state, payloads already saved
+to the App's store. Whatever the Work's code raises, ``SystemExit`` and
+``KeyboardInterrupt`` included, becomes a failed Outcome: only the App's own
+:class:`~payloadkit.app._signals.Interrupted` goes through.
 """
 
 from __future__ import annotations
 
 import sys
 import traceback
-from dataclasses import dataclass, field
 from typing import Any
 
 import cloudpickle
@@ -19,52 +21,14 @@ import cloudpickle
 from payloadkit._config import configure, settings
 from payloadkit._registry import registry
 from payloadkit._signing import Keyring
-from payloadkit.app._state import EncodedArgs, apply_state, decode_args, state_of
+from payloadkit.app._protocol import FAILED, SUCCEEDED, Call, Outcome
+from payloadkit.app._signals import Interrupted
+from payloadkit.app._state import apply_state, decode_args, work_state
 from payloadkit.app._work import Work
-from payloadkit.errors import WorkError
 from payloadkit.stores import Store
 from payloadkit.stores._opened import store_for_url
 
-__all__ = ["Call", "Outcome", "WorkHost", "apply_settings", "settings_for"]
-
-
-@dataclass(frozen=True)
-class Call:
-    """One call of a Work's run: the Flow's view of its state, and the arguments."""
-
-    seq: int
-    state: dict[str, Any]
-    args: EncodedArgs
-
-
-@dataclass
-class Outcome:
-    """What a run produced: the new state, or the error (pickled when possible)."""
-
-    seq: int
-    state: dict[str, Any] | None = None
-    error: bytes | None = None
-    error_text: str = ""
-    traceback: str = ""
-    output: list[tuple[str, str]] = field(default_factory=list)
-
-    def raise_for(self, work: str) -> None:
-        """Raise the run's error as a WorkError naming ``work``, the original chained."""
-        if self.state is not None:
-            return
-        original: BaseException | None = None
-        if self.error is not None:
-            try:
-                original = cloudpickle.loads(self.error)
-            except Exception:
-                original = None
-        raise WorkError(
-            f"Work {work} failed: {self.error_text}\n\nRemote traceback:\n{self.traceback}"
-            f"\nFix the error in {work}'s run(); the App stopped its workers and recorded the "
-            "run as failed.",
-            work=work,
-            remote_traceback=self.traceback,
-        ) from original
+__all__ = ["WorkHost", "apply_settings", "failure", "settings_for"]
 
 
 class WorkHost:
@@ -81,19 +45,29 @@ class WorkHost:
             apply_state(self.work, call.state, None)
             args, kwargs = decode_args(call.args)
             self.work.run(*args, **kwargs)
-            return Outcome(call.seq, state=state_of(self.work, self.store))
-        except Exception as exc:
+            return Outcome(
+                call.seq, state=work_state(self.name, self.work, self.store), status=SUCCEEDED
+            )
+        except Interrupted:
+            raise
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt end the call only
             return failure(call.seq, exc)
 
 
-def failure(seq: int, exc: BaseException) -> Outcome:
+def failure(seq: int, exc: BaseException, status: str = FAILED) -> Outcome:
     """An Outcome carrying ``exc``, its traceback, and the exception itself when it pickles."""
     text = "".join(traceback.format_exception(exc))
     try:
         error: bytes | None = cloudpickle.dumps(exc)
     except Exception:
         error = None
-    return Outcome(seq, error=error, error_text=f"{type(exc).__name__}: {exc}", traceback=text)
+    return Outcome(
+        seq,
+        error=error,
+        error_text=f"{type(exc).__name__}: {exc}",
+        traceback=text,
+        status=status,
+    )
 
 
 def settings_for(store: Store, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -1,9 +1,30 @@
 """Run records: what one App run did, kept in the store under ``records/runs/<run id>``.
 
-The record is JSON of a fixed shape (``"kind": "payloadkit.run"``, ``"format": 1``): the
-app, the executor, start and end times (ISO 8601, UTC), the outcome and error, for every
-Work its final state (payloads in dict form), number of runs and status, and the sorted
-digests of every payload those states reference, which garbage collection keeps.
+This module owns the record's format; other modules (garbage collection, the command
+line, a UI) read records through the reader functions below instead of restating keys.
+
+The record is JSON (``"kind": "payloadkit.run"``, ``"format": 2``)::
+
+    {"kind": "payloadkit.run", "format": 2, "run_id": "20261128T102512Z-3fa9c1",
+     "app": "module:Flow", "executor": "process",
+     "started": ISO, "ended": ISO,          # ISO 8601, UTC, milliseconds
+     "outcome": "succeeded" | "failed" | "timed out" | "interrupted" | "killed",
+     "error": str | None,                   # what ended the run, when it did not succeed
+     "works": {NAME: {
+         "state": {...},                    # the final state, payloads in dict form
+         "calls": int,                      # calls sent to the Work (cached ones skipped)
+         "status": "not run" | "succeeded" | "failed" | "timed out" | "interrupted" | "killed",
+         "history": [{                      # one entry per call, in call order
+             "call": n, "started": ISO, "ended": ISO | None, "status": ...,
+             "inputs": {ARG: DIGEST | [DIGEST, ...]},    # payloads each argument carried
+             "outputs": {ATTR: DIGEST | [DIGEST, ...]},  # payloads the state held after
+             "error": str | None}]}},
+     "payloads": [DIGEST, ...]}             # sorted: every digest the record mentions
+
+``"killed"``: the process running the call ended under it (a signal, the OOM killer, an
+exit, a lost Dask worker). ``"interrupted"``: the App was stopped (a signal, Ctrl-C, or
+another Work's failure) while the call ran. Format 1 records (no ``history``, outcome
+only succeeded or failed) read through the same functions.
 """
 
 from __future__ import annotations
@@ -14,9 +35,26 @@ from typing import Any
 
 from payloadkit.app._state import digests_in
 
-__all__ = ["RUN_RECORD_KIND", "isoformat", "new_run_id", "run_record"]
+__all__ = [
+    "NOT_RUN",
+    "RUN_RECORD_KIND",
+    "call_entry",
+    "digest_map",
+    "isoformat",
+    "new_run_id",
+    "now",
+    "record_digests",
+    "run_outcome",
+    "run_record",
+    "work_entries",
+    "work_history",
+    "work_status",
+]
 
 RUN_RECORD_KIND = "runs"
+#: The status of a Work that no call reached.
+NOT_RUN = "not run"
+_FORMAT = 2
 
 
 def new_run_id(started: datetime) -> str:
@@ -29,6 +67,38 @@ def isoformat(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
+def digest_map(values: dict[str, Any]) -> dict[str, str | list[str]]:
+    """For each name whose JSON value holds payloads: its digest, or their sorted list."""
+    found: dict[str, str | list[str]] = {}
+    for name, value in values.items():
+        digests = sorted(digests_in(value))
+        if digests:
+            found[name] = digests[0] if len(digests) == 1 else digests
+    return found
+
+
+def call_entry(
+    *,
+    call: int,
+    started: datetime,
+    ended: datetime | None,
+    status: str,
+    inputs: dict[str, Any],
+    outputs: dict[str, Any],
+    error: str | None,
+) -> dict[str, Any]:
+    """One entry of a Work's ``history``; ``inputs`` and ``outputs`` are :func:`digest_map`s."""
+    return {
+        "call": call,
+        "started": isoformat(started),
+        "ended": isoformat(ended) if ended is not None else None,
+        "status": status,
+        "inputs": inputs,
+        "outputs": outputs,
+        "error": error,
+    }
+
+
 def run_record(
     *,
     run_id: str,
@@ -36,26 +106,63 @@ def run_record(
     executor: str,
     started: datetime,
     ended: datetime,
+    outcome: str,
     error: str | None,
     works: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
-    """The record of one run; ``works`` maps names to {"state", "calls", "status"}."""
-    digests: set[str] = set()
-    for entry in works.values():
-        digests |= digests_in(entry["state"])
-    return {
+    """The record of one run; ``works`` maps names to {"state", "calls", "status", "history"}."""
+    record = {
         "kind": "payloadkit.run",
-        "format": 1,
+        "format": _FORMAT,
         "run_id": run_id,
         "app": app,
         "executor": executor,
         "started": isoformat(started),
         "ended": isoformat(ended),
-        "outcome": "failed" if error is not None else "succeeded",
+        "outcome": outcome,
         "error": error,
         "works": works,
-        "payloads": sorted(digests),
+        "payloads": [],
     }
+    record["payloads"] = sorted(record_digests(record))
+    return record
+
+
+# -- readers ------------------------------------------------------------------------
+def run_outcome(record: dict[str, Any]) -> str:
+    """How the run ended: succeeded, failed, timed out, interrupted or killed."""
+    outcome = record.get("outcome")
+    return outcome if isinstance(outcome, str) else "unknown"
+
+
+def work_entries(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The record's Works by name (each with ``state``, ``calls``, ``status``)."""
+    works = record.get("works")
+    return works if isinstance(works, dict) else {}
+
+
+def work_status(record: dict[str, Any], name: str) -> str:
+    """The status of Work ``name`` at the end of the run."""
+    status = work_entries(record).get(name, {}).get("status")
+    return status if isinstance(status, str) else NOT_RUN
+
+
+def work_history(record: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """The calls of Work ``name`` (empty for records of format 1, which kept none)."""
+    history = work_entries(record).get(name, {}).get("history")
+    return history if isinstance(history, list) else []
+
+
+def record_digests(record: dict[str, Any]) -> set[str]:
+    """Every payload digest the record mentions: states, call inputs and outputs, the list."""
+    found = {d for d in record.get("payloads", []) if isinstance(d, str)}
+    for name, entry in work_entries(record).items():
+        found |= digests_in(entry.get("state", {}))
+        for call in work_history(record, name):
+            for side in ("inputs", "outputs"):
+                for value in call.get(side, {}).values():
+                    found |= {value} if isinstance(value, str) else set(value)
+    return found
 
 
 def now() -> datetime:

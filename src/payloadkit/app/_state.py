@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Collection
 from typing import Any
 
 import cloudpickle
 
 from payloadkit._payload import Payload
+from payloadkit.errors import PayloadkitError, WorkError
 from payloadkit.stores import Store
 
 __all__ = [
     "NOT_STATE",
     "EncodedArgs",
+    "Uncarriable",
     "apply_state",
     "call_key",
     "decode_args",
@@ -30,6 +33,7 @@ __all__ = [
     "encode_args",
     "encode_value",
     "state_of",
+    "work_state",
 ]
 
 
@@ -46,19 +50,58 @@ NOT_STATE: Any = _NotState()
 EncodedArgs = tuple[list[tuple[str, Any]], dict[str, tuple[str, Any]]]
 
 
+class Uncarriable(ValueError):
+    """A JSON-looking value that JSON cannot carry; ``where`` is its place inside the value."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.where: list[str] = []
+
+    def inside(self, attribute: str) -> str:
+        """``attribute`` followed by the place of the value in it: ``frames[2]['n']``."""
+        return attribute + "".join(self.where)
+
+
 def encode_value(value: Any, store: Store) -> Any:
-    """``value`` as JSON with Payloads saved to ``store`` in dict form, else NOT_STATE."""
-    if value is None or isinstance(value, bool | int | float | str):
+    """``value`` as JSON with Payloads saved to ``store`` in dict form, else NOT_STATE.
+
+    Raises :class:`Uncarriable` for an int too long to become text, wherever it is nested.
+    """
+    if value is None or isinstance(value, bool | float | str):
         return value
+    if isinstance(value, int):
+        return _carriable_int(value)
     if isinstance(value, Payload):
         return {"kind": "payloadkit.Payload", "ref": value.save(store).to_dict()}
     if isinstance(value, list | tuple):
-        items = [encode_value(item, store) for item in value]
+        items = [_encode_at(f"[{i}]", item, store) for i, item in enumerate(value)]
         return NOT_STATE if any(item is NOT_STATE for item in items) else items
     if isinstance(value, dict) and all(isinstance(key, str) for key in value):
-        encoded = {key: encode_value(item, store) for key, item in value.items()}
+        encoded = {key: _encode_at(f"[{key!r}]", item, store) for key, item in value.items()}
         return NOT_STATE if any(item is NOT_STATE for item in encoded.values()) else encoded
     return NOT_STATE
+
+
+def _encode_at(where: str, value: Any, store: Store) -> Any:
+    try:
+        return encode_value(value, store)
+    except Uncarriable as exc:
+        exc.where.insert(0, where)
+        raise
+
+
+def _carriable_int(value: int) -> int:
+    """``value``, unless it has more digits than Python converts to text (JSON is text)."""
+    limit = sys.get_int_max_str_digits()
+    if limit and value.bit_length() > 3 * limit:  # 3 bits a digit: a cheap, safe lower bound
+        try:
+            int.__repr__(value)
+        except ValueError:
+            raise Uncarriable(
+                f"an int of more than {limit} digits, past Python's limit for turning ints "
+                "into text (sys.set_int_max_str_digits)"
+            ) from None
+    return value
 
 
 def decode_value(data: Any) -> Any:
@@ -81,6 +124,31 @@ def state_of(obj: object, store: Store) -> dict[str, Any]:
         encoded = encode_value(value, store)
         if encoded is not NOT_STATE:
             state[name] = encoded
+    return state
+
+
+def work_state(name: str, work: object, store: Store) -> dict[str, Any]:
+    """:func:`state_of` for the Work ``name``; a WorkError naming the attribute it cannot carry."""
+    state: dict[str, Any] = {}
+    for attribute, value in vars(work).items():
+        if attribute.startswith("_"):
+            continue
+        try:
+            encoded = encode_value(value, store)
+        except Uncarriable as exc:
+            raise WorkError(
+                f"Work {name} cannot carry its state attribute {exc.inside(attribute)}: it "
+                f"holds {exc}. Keep such a value in a Payload (pk.Payload(value)) or a "
+                f"private attribute (self._{attribute}).",
+                work=name,
+            ) from None
+        except PayloadkitError as exc:
+            raise WorkError(
+                f"Work {name} could not save the payload in its state attribute {attribute}: {exc}",
+                work=name,
+            ) from exc
+        if encoded is not NOT_STATE:
+            state[attribute] = encoded
     return state
 
 

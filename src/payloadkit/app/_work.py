@@ -6,6 +6,8 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from payloadkit.errors import ConfigurationError
+
 if TYPE_CHECKING:
     from payloadkit.app._runtime import Runtime
 
@@ -14,7 +16,7 @@ __all__ = ["Work"]
 #: Attributes of the runtime that never travel with a Work.
 _RUNTIME_ATTRIBUTES = ("_pk_runtime", "_pk_pending", "_pk_name")
 #: Public names that read no state, so they never wait for a parallel run.
-_NO_WAIT = frozenset({"run", "parallel", "cache_calls"})
+_NO_WAIT = frozenset({"run", "parallel", "cache_calls", "timeout"})
 
 
 class Work:
@@ -28,7 +30,9 @@ class Work:
 
     ``parallel=True`` makes ``run`` return at once; reading the Work's state waits for
     the run. ``cache_calls=True`` (the default) skips a call whose arguments equal those
-    of an earlier successful call (payloads compared by digest).
+    of an earlier successful call (payloads compared by digest). ``timeout`` (seconds)
+    limits each call: a call past it is stopped and raised as a WorkError naming the Work
+    and the limit (the App's ``work_timeout`` applies to Works that set none).
 
     ```python
     import payloadkit as pk
@@ -47,9 +51,12 @@ class Work:
     ```
     """
 
-    def __init__(self, parallel: bool = False, cache_calls: bool = True) -> None:
+    def __init__(
+        self, parallel: bool = False, cache_calls: bool = True, timeout: float | None = None
+    ) -> None:
         self._pk_parallel = bool(parallel)
         self._pk_cache_calls = bool(cache_calls)
+        self._pk_timeout = check_timeout(timeout, f"{type(self).__qualname__}(timeout=...)")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -70,6 +77,12 @@ class Work:
     def cache_calls(self) -> bool:
         """True when a call with the same arguments as an earlier successful one is skipped."""
         return bool(self.__dict__.get("_pk_cache_calls", True))
+
+    @property
+    def timeout(self) -> float | None:
+        """The time limit of each call in seconds, or None (then the App's ``work_timeout``)."""
+        value = self.__dict__.get("_pk_timeout")
+        return float(value) if value is not None else None
 
     def __getattribute__(self, name: str) -> Any:
         if name[:1] != "_" and name not in _NO_WAIT:
@@ -92,6 +105,18 @@ class Work:
     def __repr__(self) -> str:
         name = self.__dict__.get("_pk_name")
         return f"<{type(self).__qualname__}{' ' + name if name else ''}>"
+
+
+def check_timeout(value: float | None, where: str) -> float | None:
+    """``value`` as a positive number of seconds, or None; a ConfigurationError otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigurationError(
+            f"{where} takes a positive number of seconds or None, not {type(value).__name__} "
+            f"{value!r}."
+        )
+    return float(value)
 
 
 def _dispatching(run: Callable[..., Any]) -> Callable[..., Any]:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import os
 import sys
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Any
 
-from payloadkit.cli._args import add_storage_options
+if TYPE_CHECKING:
+    from payloadkit.app._signals import Interrupted
+
+from payloadkit.cli._args import add_storage_options, seconds
 from payloadkit.cli._output import format_size, print_table
 
 __all__ = ["add_commands"]
@@ -19,7 +26,9 @@ def add_commands(commands: Any) -> None:
         "run",
         help="run the App defined in a Python file",
         description="Import APP.py, find the App (or LightningApp) it defines at module level, "
-        "and run its root Flow once. Exit code 0 on success, 1 when a Work fails.",
+        "and run its root Flow once. Exit code 0 on success, 1 when a Work fails or runs "
+        "past its time limit, 128+N when signal N (SIGTERM, SIGINT) stopped the run; the run "
+        "is recorded in every case.",
     )
     run.add_argument("app", metavar="APP.py", help="the Python file defining the App")
     run.add_argument("--storage", metavar="URL", help="the store to use instead of the App's own")
@@ -30,6 +39,7 @@ def add_commands(commands: Any) -> None:
         help="inline, process, or a Dask scheduler address tcp://HOST:PORT "
         "(default: the App's own)",
     )
+    add_work_timeout(run)
     run.set_defaults(handler=_run)
     demo: argparse.ArgumentParser = commands.add_parser(
         "demo",
@@ -51,11 +61,77 @@ def add_commands(commands: Any) -> None:
         default="process",
         help="inline, process (default), or a Dask scheduler address tcp://HOST:PORT",
     )
+    add_work_timeout(demo)
     demo.set_defaults(handler=_demo)
+
+
+def add_work_timeout(parser: argparse.ArgumentParser) -> None:
+    """Add ``--work-timeout SECONDS``: the App-wide limit of each Work call."""
+    parser.add_argument(
+        "--work-timeout",
+        metavar="SECONDS",
+        type=seconds,
+        help="stop any Work call running longer than this (Works' own timeout= wins); "
+        "the call fails naming the Work and the limit",
+    )
+
+
+class _QuietStream(io.TextIOBase):
+    """Our stdout, until its reader goes away: then writes are dropped, the run goes on."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream: IO[str] | None = stream
+        self.closed_by_reader = False
+
+    def write(self, text: str) -> int:
+        if self.stream is not None:
+            try:
+                self.stream.write(text)
+            except (BrokenPipeError, ValueError):
+                self._reader_gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if self.stream is not None:
+            try:
+                self.stream.flush()
+            except (BrokenPipeError, ValueError):
+                self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        self.stream, self.closed_by_reader = None, True
+
+    def fileno(self) -> int:
+        return 1
+
+
+@contextlib.contextmanager
+def quiet_when_closed() -> Iterator[None]:
+    """Within the block, a closed stdout (``payloadkit run app.py | head -1``) is not an error.
+
+    Afterwards, a stdout whose reader went away points at the null device, so that the
+    interpreter's last flush at exit does not fail either.
+    """
+    original = sys.stdout
+    quiet = _QuietStream(original)
+    sys.stdout = quiet
+    try:
+        yield
+    finally:
+        sys.stdout = original
+        if quiet.closed_by_reader:
+            _point_stdout_at_null()
+
+
+def _point_stdout_at_null() -> None:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, sys.stdout.fileno())
+    os.close(null)
 
 
 def _run(args: argparse.Namespace) -> int:
     from payloadkit.app._loader import load_app
+    from payloadkit.app._signals import Interrupted
 
     if args.storage_option and not args.storage:
         return _usage("run", "--storage-option needs --storage URL")
@@ -64,8 +140,14 @@ def _run(args: argparse.Namespace) -> int:
         app.storage, app.storage_options = args.storage, dict(args.storage_option) or None
     if args.executor:
         app.executor = args.executor
+    if args.work_timeout is not None:
+        app.work_timeout = args.work_timeout
     started = time.perf_counter()
-    record = app.run()
+    with quiet_when_closed():
+        try:
+            record = app.run()
+        except Interrupted as exc:
+            return _interrupted(app, exc)
     elapsed = time.perf_counter() - started
     print(
         f"payloadkit: run {record['run_id']} {record['outcome']} in {elapsed:.2f} s "
@@ -77,13 +159,18 @@ def _run(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from payloadkit.app._demo import demo_app
+    from payloadkit.app._signals import Interrupted
 
     if args.storage_option and not args.storage:
         return _usage("demo", "--storage-option needs --storage URL")
     app = demo_app(args.rows, args.columns, args.serializer, args.executor, args.storage)
     app.storage_options = dict(args.storage_option) or None
+    app.work_timeout = args.work_timeout
     started = time.perf_counter()
-    record = app.run()
+    try:
+        record = app.run()
+    except Interrupted as exc:
+        return _interrupted(app, exc)
     elapsed = time.perf_counter() - started
     src, dst = app.root.src, app.root.dst  # type: ignore[attr-defined]
     ref = src.frame.ref
@@ -104,6 +191,17 @@ def _demo(args: argparse.Namespace) -> int:
         ],
     )
     return 0
+
+
+def _interrupted(app: Any, exc: Interrupted) -> int:
+    """Say how the run ended; the exit code of a process ended by that signal."""
+    record = app.last_record or {}
+    print(
+        f"payloadkit: run {record.get('run_id', '?')} {exc} and stopped its workers; "
+        f"recorded as {record.get('outcome', 'interrupted')}",
+        file=sys.stderr,
+    )
+    return 128 + exc.signum
 
 
 def _usage(command: str, message: str) -> int:

@@ -6,10 +6,16 @@ cluster's workers in turn; a Dask worker runs its actors' calls one at a time, s
 parallel Works overlap when they are placed on different workers (give the cluster at
 least as many workers as Works that should run at once). What a Work prints is captured
 on the worker and printed here, prefixed with the Work's name, when its run returns.
+
+A Dask worker that dies during a call (killed, out of memory, cut off) makes that call a
+WorkError naming the Work, recorded as killed; the Work's next call gets a new actor.
+A call past its time limit restarts its Dask worker's process (a running thread cannot
+be stopped otherwise), which also ends the other actors that worker held.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
 import threading
@@ -20,7 +26,8 @@ from typing import Any, ClassVar
 
 from payloadkit._urls import is_local
 from payloadkit.app._executors._base import Executor, refuse_memory_store
-from payloadkit.app._host import Call, Outcome, WorkHost, apply_settings, failure, settings_for
+from payloadkit.app._host import WorkHost, apply_settings, failure, settings_for
+from payloadkit.app._protocol import KILLED, Call, Outcome
 from payloadkit.app._runtime import Host
 from payloadkit.app._warmup import start_warm_up
 from payloadkit.errors import ConfigurationError
@@ -29,6 +36,7 @@ from payloadkit.stores import Store
 __all__ = ["DaskExecutor", "WorkActor", "is_loopback"]
 
 _local = threading.local()
+_RESTART_WAIT = 60
 
 
 class _Router(io.TextIOBase):
@@ -93,19 +101,24 @@ class _DaskHost:
     def __init__(self, client: Any, name: str, work: bytes, blob: dict[str, Any], worker: str):
         self.name = name
         self._client = client
-        self._future = client.submit(
-            WorkActor,
-            name,
-            work,
-            blob,
-            actor=True,
-            workers=[worker],
-            allow_other_workers=False,
-            pure=False,
-            key=f"payloadkit-work-{name}-{uuid.uuid4().hex[:8]}",
-        )
+        self._work, self._blob = work, blob
+        self._worker = worker
+        self._future = self._start_actor()
         self._actor: Any = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=name)
+
+    def _start_actor(self) -> Any:
+        return self._client.submit(
+            WorkActor,
+            self.name,
+            self._work,
+            self._blob,
+            actor=True,
+            workers=[self._worker],
+            allow_other_workers=True,  # when its worker is gone, another one takes it
+            pure=False,
+            key=f"payloadkit-work-{self.name}-{uuid.uuid4().hex[:8]}",
+        )
 
     def submit(self, call: Call, parallel: bool) -> Future[Outcome]:
         return self._thread.submit(self._execute, call)
@@ -117,15 +130,47 @@ class _DaskHost:
                 if self._actor is None:
                     self._actor = self._future.result()
                 outcome: Outcome = self._actor.execute(call).result()
-        except Exception as exc:  # the actor could not start, or its worker went away
+        except OSError as exc:  # the actor's worker went away (killed, lost, restarted)
+            self._lost()
+            return _killed(call.seq, exc)
+        except Exception as exc:  # the actor could not start
             return failure(call.seq, exc)
         _print_output(self.name, outcome.output)
         return outcome
+
+    def _lost(self) -> None:
+        """The actor is gone with its worker: the next call gets a new one."""
+        self._actor = None
+        self._future.release()
+        self._future = self._start_actor()
+
+    def cancel(self, seq: int) -> None:
+        # A thread on a Dask worker cannot be stopped: restart that worker's process
+        # (its nanny starts a fresh one), then give the Work a new actor.
+        with contextlib.suppress(Exception):
+            self._client.restart_workers([self._actor_worker()], timeout=_RESTART_WAIT)
+        old, self._thread = self._thread, ThreadPoolExecutor(1, thread_name_prefix=self.name)
+        old.shutdown(wait=False, cancel_futures=True)
+        self._lost()
+
+    def _actor_worker(self) -> str:
+        who = self._client.who_has([self._future]).get(self._future.key) or [self._worker]
+        return str(who[0])
 
     def stop(self) -> None:
         self._thread.shutdown(wait=False, cancel_futures=True)
         self._actor = None
         self._future.release()
+
+
+def _killed(seq: int, exc: BaseException) -> Outcome:
+    return Outcome(
+        seq,
+        status=KILLED,
+        error_text=f"its Dask worker went away during the call ({type(exc).__name__}: {exc}); "
+        "it was killed or lost its connection to the scheduler",
+        traceback="(no traceback: the Dask worker ended; see its logs)\n",
+    )
 
 
 def _connect(address: str) -> Any:

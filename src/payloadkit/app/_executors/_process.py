@@ -5,6 +5,12 @@ whatever threads this process runs, started for every Work at once when the App 
 It receives the Work by value (cloudpickle, so classes defined in the app's own file
 travel too) and this process's payloadkit settings through a private socket; what it
 prints reaches this terminal line by line, prefixed with the Work's name.
+
+The App owns its workers: each leads its own process group (so a Work's child processes
+go with it), dies with the App's process however that ends (see
+:mod:`payloadkit.app._signals`), and is killed, group and all, when a call runs past its
+time limit or the App stops during a call; a Work whose worker was killed or died gets a
+fresh worker for its next call.
 """
 
 from __future__ import annotations
@@ -12,166 +18,192 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
-from typing import IO, Any, ClassVar
+from typing import Any, ClassVar
 
 import payloadkit
 from payloadkit.app._executors._base import Executor, refuse_memory_store
-from payloadkit.app._executors._worker import SYNC_MARK
-from payloadkit.app._host import Call, Outcome, settings_for
+from payloadkit.app._executors._relay import Relay
+from payloadkit.app._host import settings_for
+from payloadkit.app._protocol import KILLED, Bootstrap, Call, Outcome, Ready, Status, Stop
 from payloadkit.app._runtime import Host
+from payloadkit.app._signals import kill_group
 from payloadkit.stores import Store
 
 __all__ = ["ProcessExecutor"]
 
 _STOP_GRACE = 5.0
 _SYNC_WAIT = 10.0
-_STOPPED = Outcome(
-    0,
-    error_text="the App stopped its worker process before this run finished",
-    traceback="(no traceback: the run was interrupted)\n",
-)
 
 
-class _Output:
-    """Relays one output stream of a worker to ours, noting the sync markers it passes."""
-
-    def __init__(self, name: str, pipe: IO[bytes], stream: str, synced: threading.Condition):
-        self.prefix = f"[{name}] "
-        self.stream = stream
-        self.seq = 0
-        self._pipe = pipe
-        self._synced = synced
-        self.thread = threading.Thread(target=self._relay, name=f"{name}-{stream}", daemon=True)
-        self.thread.start()
-
-    def _relay(self) -> None:
-        for line in iter(self._pipe.readline, b""):
-            before, mark, rest = line.partition(SYNC_MARK)
-            if before:
-                self._write(before)
-            if mark:
-                with self._synced:
-                    self.seq = int(rest.strip() or 0)
-                    self._synced.notify_all()
-        self._pipe.close()
-
-    def _write(self, data: bytes) -> None:
-        text = data.decode("utf-8", "replace")
-        out = getattr(sys, self.stream)
-        out.write(self.prefix + text + ("" if text.endswith("\n") else "\n"))
-        out.flush()
-
-
-class _ProcessHost:
-    """The parent's side of one worker process."""
+class _Worker:
+    """One worker process and the threads that read its socket and its output."""
 
     def __init__(self, name: str, work: bytes, blob: dict[str, Any]) -> None:
         self.name = name
         parent, child = socket.socketpair()
         with child:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "payloadkit.app._executors._worker", str(child.fileno())],
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "payloadkit.app._executors._worker",
+                    str(child.fileno()),
+                    str(os.getpid()),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 pass_fds=(child.fileno(),),
                 env=_worker_environment(),
+                process_group=0,
             )
         self._conn = Connection(parent.detach())
         self._lock = threading.Lock()
         self._synced = threading.Condition()
         self._futures: dict[int, Future[Outcome]] = {}
-        self._broken: Outcome | None = None
-        self._stopping = False
-        assert self._proc.stdout is not None
-        assert self._proc.stderr is not None
-        self._outputs = [
-            _Output(name, self._proc.stdout, "stdout", self._synced),
-            _Output(name, self._proc.stderr, "stderr", self._synced),
+        self.running: set[int] = set()
+        self.broken: Outcome | None = None
+        self._ending: str | None = None
+        assert self.proc.stdout is not None
+        assert self.proc.stderr is not None
+        self._relays = [
+            Relay(name, self.proc.stdout, "stdout", self._synced),
+            Relay(name, self.proc.stderr, "stderr", self._synced),
         ]
-        self._conn.send(("start", name, work, blob))
+        self._conn.send(Bootstrap(name, work, blob))
         self._reader = threading.Thread(target=self._read, name=f"{name}-reader", daemon=True)
         self._reader.start()
 
-    def submit(self, call: Call, parallel: bool) -> Future[Outcome]:
+    def submit(self, call: Call) -> Future[Outcome]:
         future: Future[Outcome] = Future()
         with self._lock:
-            if self._broken is None:
+            if self.broken is None:
                 self._futures[call.seq] = future
                 try:
-                    self._conn.send(("run", call))
+                    self._conn.send(call)
                     return future
                 except OSError:
                     del self._futures[call.seq]
-                    self._broken = self._exit_outcome()
-            future.set_result(dataclasses.replace(self._broken, seq=call.seq))
+                    self.broken = self._exit_outcome()
+            future.set_result(dataclasses.replace(self.broken, seq=call.seq))
         return future
 
     def _read(self) -> None:
         try:
             while True:
-                kind, outcome = self._conn.recv()
-                if kind == "done":
-                    self._wait_for_output(outcome.seq)
-                    with self._lock:
-                        self._futures.pop(outcome.seq).set_result(outcome)
-                elif kind == "failed":
-                    self._break(outcome)
-                    return
+                self._receive(self._conn.recv())
         except (EOFError, OSError):
             self._break(None)
+
+    def _receive(self, message: object) -> None:
+        match message:
+            case Status(seq=seq):
+                self.running.add(seq)
+            case Outcome(seq=0):  # the Work could not be loaded in the worker
+                self._break(message)
+            case Outcome(seq=seq):
+                self._wait_for_output(seq)
+                with self._lock:
+                    self.running.discard(seq)
+                    self._futures.pop(seq).set_result(message)
+            case Ready():
+                pass
 
     def _wait_for_output(self, seq: int) -> None:
         with self._synced:
             self._synced.wait_for(
-                lambda: all(o.seq >= seq for o in self._outputs), timeout=_SYNC_WAIT
+                lambda: all(r.seq >= seq or r.closed for r in self._relays), timeout=_SYNC_WAIT
             )
 
     def _break(self, outcome: Outcome | None) -> None:
         with self._lock:
             if outcome is None:
-                outcome = _STOPPED if self._stopping else self._exit_outcome()
-            self._broken = outcome
+                outcome = self._exit_outcome()
+            self.broken = outcome
             for seq, future in self._futures.items():
-                future.set_result(dataclasses.replace(self._broken, seq=seq))
+                future.set_result(dataclasses.replace(outcome, seq=seq))
             self._futures.clear()
 
     def _exit_outcome(self) -> Outcome:
         try:
-            code: int | None = self._proc.wait(timeout=_STOP_GRACE)
+            code: int | None = self.proc.wait(timeout=_STOP_GRACE)
         except subprocess.TimeoutExpired:
             code = None
+        how = self._ending or _how_it_ended(code)
         return Outcome(
             0,
-            error_text=f"its worker process (pid {self._proc.pid}) ended unexpectedly "
-            f"with exit code {code}",
+            status=KILLED,
+            error_text=f"its worker process (pid {self.proc.pid}) {how}",
             traceback="(no traceback: the process ended; see its output above)\n",
         )
 
-    def stop(self) -> None:
+    def kill(self, why: str) -> None:
+        """Kill the worker and its Work's children now; calls in flight end as ``why``."""
         with self._lock:
-            self._stopping = True
+            self._ending = self._ending or why
+        kill_group(self.proc.pid)
+
+    def stop(self) -> None:
+        """End the worker: idle, it is asked to stop; busy, it is killed. Then wait for it."""
+        with self._lock:
             busy = bool(self._futures)
         if busy:
-            self._proc.kill()
+            self.kill("was stopped by the App before this call finished")
         else:
             with contextlib.suppress(OSError):
-                self._conn.send(("stop",))
+                self._conn.send(Stop())
         try:
-            self._proc.wait(timeout=_STOP_GRACE)
+            self.proc.wait(timeout=_STOP_GRACE)
         except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+            kill_group(self.proc.pid)
+            self.proc.wait()
+        kill_group(self.proc.pid)  # what the Work started and left running goes too
         self._reader.join(timeout=_STOP_GRACE)
-        for output in self._outputs:
-            output.thread.join(timeout=_STOP_GRACE)
+        for relay in self._relays:
+            relay.thread.join(timeout=_STOP_GRACE)
         self._conn.close()
+
+
+def _how_it_ended(code: int | None) -> str:
+    if code is None:
+        return "stopped answering and did not exit"
+    if code < 0:
+        known = {int(s): s.name for s in signal.Signals}
+        name = known.get(-code, str(-code))
+        return f"was killed by signal {name} (the OOM killer, or someone's kill)"
+    return f"ended unexpectedly with exit code {code}"
+
+
+class _ProcessHost:
+    """The parent's side of one Work: its current worker, replaced when it had to go."""
+
+    def __init__(self, name: str, work: bytes, blob: dict[str, Any]) -> None:
+        self.name = name
+        self._work, self._blob = work, blob
+        self._worker = _Worker(name, work, blob)
+
+    def submit(self, call: Call, parallel: bool) -> Future[Outcome]:
+        if self._worker.broken is not None and self._worker.broken.seq != 0:
+            self._replace()
+        return self._worker.submit(call)
+
+    def cancel(self, seq: int) -> None:
+        self._worker.kill("was killed by the App at the call's time limit")
+        self._replace()
+
+    def _replace(self) -> None:
+        old, self._worker = self._worker, _Worker(self.name, self._work, self._blob)
+        old.stop()
+
+    def stop(self) -> None:
+        self._worker.stop()
 
 
 def _worker_environment() -> dict[str, str]:
