@@ -92,5 +92,6 @@ def fake_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fa
         sys.modules.pop(module, None)
 
 
-# The S3 server fixtures (moto on loopback): s3_server, s3_store.
+# The S3 server fixtures (moto and s3rver on loopback): s3_server, s3_store, moto_server,
+# s3rver_server.
 pytest_plugins = ["tests._s3server"]

@@ -1,4 +1,4 @@
-"""The store commands against S3: a real moto server on loopback, credentials from the environment."""
+"""The store commands against S3 (moto and s3rver on loopback), credentials from the environment."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from tests._s3server import on_every_server
 
 import payloadkit as pk
 from payloadkit._gc import collect_garbage
 from payloadkit._maintenance import verify_store
 
-pytestmark = pytest.mark.s3
+pytestmark = [pytest.mark.s3, on_every_server]
 
 Target = tuple[pk.Store, list[str]]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests._s3server import SERVERS, on_every_server
 
 import payloadkit as pk
 from payloadkit._maintenance import verify_store
@@ -106,6 +107,7 @@ def test_byte_flips_detected_memory(report_figure: Any) -> None:
 
 
 @pytest.mark.s3
+@on_every_server
 def test_byte_flips_detected_s3(
     s3_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, report_figure: Any
 ) -> None:
@@ -122,7 +124,7 @@ def test_byte_flips_detected_s3(
 
     detected, reported, total = _corrupt_all(store, 21, random.Random(3), read, write)
     assert detected == reported == total
-    report_figure(_figure("S3", detected, reported, total))
+    report_figure(_figure(f"S3, {s3_server.name}", detected, reported, total))
 
 
 def test_truncated_and_extended_objects_are_detected(tmp_path: Path) -> None:
@@ -180,14 +182,17 @@ def test_hostile_sizes_in_headers_are_refused(tmp_path: Path, on_disk: Any) -> N
         store.get_record("runs", "deep")
 
 
-@pytest.mark.parametrize("kind", ["local", "memory", pytest.param("s3", marks=pytest.mark.s3)])
+@pytest.mark.parametrize(
+    "kind",
+    ["local", "memory", *(pytest.param(f"s3-{name}", marks=pytest.mark.s3) for name in SERVERS)],
+)
 def test_a_corrupt_manifest_does_not_break_listing(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     """Listing skips one damaged manifest with a warning naming it; saving again or deleting repairs it."""
-    if kind == "s3":
+    if kind.startswith("s3-"):
         monkeypatch.setenv("PAYLOADKIT_CACHE", str(tmp_path / "cache"))
-        server = request.getfixturevalue("s3_server")
+        server = request.getfixturevalue(f"{kind.removeprefix('s3-')}_server")
         store: Any = pk.open_store(server.url(), **server.options())
     else:
         url = tmp_path / "store" if kind == "local" else f"memory://list-{uuid.uuid4().hex}"

@@ -1,14 +1,15 @@
-"""The S3 store passes the conformance suite every store passes, against moto's server."""
+"""The S3 store passes the conformance suite every store passes, against moto and s3rver."""
 
 from __future__ import annotations
 
 import pytest
+from tests._s3server import on_every_server
 
 import payloadkit as pk
 from payloadkit.stores import S3Store
 from payloadkit.testing import StoreTests
 
-pytestmark = pytest.mark.s3
+pytestmark = [pytest.mark.s3, on_every_server]
 
 
 class TestS3Store(StoreTests):
