@@ -15,8 +15,8 @@ import pytest
 
 import payloadkit as pk
 from payloadkit._registry import registry
-from payloadkit.stores import FsspecStore
-from payloadkit.testing import SerializerTests, StoreTests
+from payloadkit.stores import Backend, FsspecStore, LocalBackend
+from payloadkit.testing import BackendTests, SerializerTests, StoreTests
 
 # -- serializers ----------------------------------------------------------------------------
 
@@ -133,3 +133,22 @@ class TestFsspecRenameStore(StoreTests):
         store = FsspecStore(fs, root, f"file-via-fsspec://{root}")
         assert store.backend.atomic_mode == "rename"
         return store
+
+
+class TestLocalBackend(BackendTests):
+    @pytest.fixture
+    def backend(self, tmp_path: Path) -> Backend:
+        return LocalBackend(str(tmp_path / "root"))
+
+
+class TestMemoryBackend(BackendTests):
+    @pytest.fixture
+    def backend(self) -> Backend:
+        return pk.open_store(f"memory://backend-{uuid.uuid4().hex}").backend
+
+
+class TestFsspecRenameBackend(BackendTests):
+    @pytest.fixture
+    def backend(self, tmp_path: Path) -> Backend:
+        root = (tmp_path / "fsspec-root").as_posix()
+        return FsspecStore(fsspec.filesystem("file"), root, f"file-via-fsspec://{root}").backend

@@ -206,10 +206,11 @@ class S3Backend(FsspecBackend):
     async def _call(self, method: str, **kwargs: Any) -> Any:
         try:
             return await self.fs._call_s3(method, Bucket=self.bucket, **kwargs)
-        except (OSError, StoreError, ConfigurationError) as exc:
-            raise self._translate(exc) from None
         except Exception as exc:
-            raise self._translate(exc) from None
+            translated = self._translate(exc)
+            if translated is exc:
+                raise  # keeps the server's error (its code) as the cause
+            raise translated from exc if isinstance(translated, OSError) else None
 
     def _where(self) -> str:
         endpoint = self.fs.endpoint_url or getattr(self.fs, "client_kwargs", {}).get("endpoint_url")
