@@ -142,7 +142,7 @@ class Store:
         """
         if self._marker is not None:
             return self._marker
-        with self._failing("read the store marker of"):
+        with self._failing("read", subject="the store marker"):
             found = read_marker(self.backend, self.url)
             if found is None:
                 found = unmarked_store(self.backend)
@@ -169,7 +169,7 @@ class Store:
         found = self.marker()
         if found is not None and found.created:
             return found
-        with self._failing("create the store marker of"):
+        with self._failing("create", subject="the store marker"):
             self._marker = create_marker(self.backend, self.url, grace)
         return self._marker
 
