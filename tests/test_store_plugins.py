@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
 import payloadkit as pk
 from payloadkit.errors import ConfigurationError, StoreError
-from payloadkit.stores import FsspecStore
-from payloadkit.testing import StoreTests
+from payloadkit.stores import Backend, FsspecStore
+from payloadkit.testing import BackendTests, StoreTests
 
 STORE_PLUGIN = '''
 import fsspec
@@ -153,3 +154,31 @@ class TestKVStorePlugin(StoreTests):
     @pytest.fixture
     def store(self, kv_plugin) -> pk.Store:
         return pk.open_store(f"kv://{uuid.uuid4().hex}")
+
+
+def _dict_backend_from_the_guide() -> type[Backend]:
+    """The DictBackend of the plugin guide's store section, as the page defines it."""
+    from tests.test_docs import ROOT, _blocks
+
+    page = ROOT / "docs" / "guide" / "plugins.md"
+    block = next(b for b in _blocks(page) if "class DictBackend" in b)
+    namespace: dict[str, Any] = {}
+    exec(compile(block, str(page), "exec"), namespace)
+    backend: type[Backend] = namespace["DictBackend"]
+    return backend
+
+
+class TestGuideBackend(BackendTests):
+    """The plugin guide's example backend passes the backend conformance suite."""
+
+    @pytest.fixture
+    def backend(self) -> Backend:
+        return _dict_backend_from_the_guide()("dict://conformance")
+
+
+class TestGuideStore(StoreTests):
+    """A Store on the plugin guide's example backend passes the store conformance suite."""
+
+    @pytest.fixture
+    def store(self) -> pk.Store:
+        return pk.Store(_dict_backend_from_the_guide()("dict://conformance"))

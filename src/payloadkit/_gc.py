@@ -118,22 +118,10 @@ def run_records(store: Store, damaged: list[str] | None = None) -> list[dict[str
 
 
 def referenced_digests(record: dict[str, Any]) -> set[str]:
-    """Digests a run record references: its ``payloads`` list and every ref in Work states."""
-    listed = record.get("payloads", [])
-    found = {d for d in listed if isinstance(d, str)} if isinstance(listed, list) else set()
-    stack: list[Any] = [record.get("works", {})]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            ref = item.get("ref")
-            if item.get("kind") == "payloadkit.Payload" and isinstance(ref, dict):
-                digest = ref.get("digest")
-                if isinstance(digest, str):
-                    found.add(digest)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return found
+    """Digests a run record references (its owner, :mod:`payloadkit.app._record`, reads them)."""
+    from payloadkit.app._record import record_digests
+
+    return record_digests(record)
 
 
 def _kept(records: list[dict[str, Any]], keep_runs: int, cutoff: datetime) -> list[str]:

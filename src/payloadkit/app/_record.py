@@ -143,26 +143,42 @@ def work_entries(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def work_status(record: dict[str, Any], name: str) -> str:
     """The status of Work ``name`` at the end of the run."""
-    status = work_entries(record).get(name, {}).get("status")
+    status = _entry(record, name).get("status")
     return status if isinstance(status, str) else NOT_RUN
 
 
 def work_history(record: dict[str, Any], name: str) -> list[dict[str, Any]]:
     """The calls of Work ``name`` (empty for records of format 1, which kept none)."""
-    history = work_entries(record).get(name, {}).get("history")
-    return history if isinstance(history, list) else []
+    history = _entry(record, name).get("history")
+    return [call for call in history if isinstance(call, dict)] if isinstance(history, list) else []
+
+
+def _entry(record: dict[str, Any], name: str) -> dict[str, Any]:
+    entry = work_entries(record).get(name)
+    return entry if isinstance(entry, dict) else {}
 
 
 def record_digests(record: dict[str, Any]) -> set[str]:
-    """Every payload digest the record mentions: states, call inputs and outputs, the list."""
-    found = {d for d in record.get("payloads", []) if isinstance(d, str)}
-    for name, entry in work_entries(record).items():
-        found |= digests_in(entry.get("state", {}))
+    """Every payload digest the record mentions: states, call inputs and outputs, the list.
+
+    A record of unexpected shape (damaged, or written by hand) gives what can be read of it.
+    """
+    listed = record.get("payloads")
+    found = {d for d in listed if isinstance(d, str)} if isinstance(listed, list) else set()
+    for name in work_entries(record):
+        found |= digests_in(_entry(record, name).get("state", {}))
         for call in work_history(record, name):
             for side in ("inputs", "outputs"):
-                for value in call.get(side, {}).values():
-                    found |= {value} if isinstance(value, str) else set(value)
+                values = call.get(side)
+                for value in values.values() if isinstance(values, dict) else ():
+                    found |= _strings(value)
     return found
+
+
+def _strings(value: Any) -> set[str]:
+    if isinstance(value, str):
+        return {value}
+    return {v for v in value if isinstance(v, str)} if isinstance(value, list) else set()
 
 
 def now() -> datetime:

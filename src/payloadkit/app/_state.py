@@ -177,7 +177,9 @@ def apply_state(
 def digests_in(data: Any) -> set[str]:
     """Every payload digest referenced in a JSON structure."""
     if Payload.is_dict_form(data):
-        return {data["ref"]["digest"]}
+        ref = data["ref"]
+        digest = ref.get("digest") if isinstance(ref, dict) else None
+        return {digest} if isinstance(digest, str) else set()
     if isinstance(data, list):
         return set().union(*(digests_in(item) for item in data)) if data else set()
     if isinstance(data, dict):
