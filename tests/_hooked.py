@@ -29,6 +29,12 @@ class Hooked(Backend):
         """After the next ``method`` call whose key passes ``key_test``, call ``then`` once."""
         self._hooks.append((method, key_test, then))
 
+    def before(
+        self, method: str, key_test: Callable[[str], bool], then: Callable[[], None]
+    ) -> None:
+        """Before the next ``method`` call whose key passes ``key_test``, call ``then`` once."""
+        self._hooks.append((f"before {method}", key_test, then))
+
     def _after(self, method: str, key: str) -> None:
         for hook in list(self._hooks):
             name, test, then = hook
@@ -72,6 +78,7 @@ class Hooked(Backend):
         return found
 
     def delete(self, key: str) -> None:
+        self._after("before delete", key)
         self.inner.delete(key)
         self._after("delete", key)
 

@@ -25,6 +25,7 @@ _ERRORS = {
     "503": (503, "Service Unavailable", "SlowDown", "Please reduce your request rate."),
     "500": (500, "Internal Server Error", "InternalError", "We encountered an internal error."),
     "403": (403, "Forbidden", "InvalidAccessKeyId", "The AWS Access Key Id does not exist."),
+    "nosuchupload": (404, "Not Found", "NoSuchUpload", "The specified upload does not exist."),
 }
 _HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection"})
 
@@ -32,7 +33,8 @@ _HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connec
 @dataclass
 class Fault:
     """Answer requests matching ``method`` and ``pattern`` (a regex on the request target)
-    with ``kind`` (``"503"``, ``"500"``, ``"403"``, ``"reset"`` or ``"short"``), ``times``
+    with ``kind`` (``"503"``, ``"500"``, ``"403"``, ``"reset"``, ``"short"``, or ``"lost"``:
+    forwarded and carried out, then the connection reset before the answer), ``times``
     times (``-1``: always)."""
 
     kind: str
@@ -133,6 +135,9 @@ class _Handler(socketserver.StreamRequestHandler):
             self._send_error(*_ERRORS[fault.kind])
             return True
         status, reason, reply_headers, data = self._forward(method, target, headers, body)
+        if fault is not None and fault.kind == "lost":  # done upstream, answer never arrives
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return False
         self._send(status, reason, reply_headers, data, method, short=fault is not None)
         return fault is None
 

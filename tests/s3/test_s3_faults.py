@@ -14,6 +14,7 @@ from tests._s3server import S3Server
 from tests.s3._faultproxy import Fault, FaultProxy, fault_proxy
 
 import payloadkit as pk
+from payloadkit._maintenance import verify_store
 from payloadkit.errors import ConfigurationError, StoreError
 from payloadkit.stores import _s3
 
@@ -51,6 +52,8 @@ UPLOAD_FAULTS = [
     ("500", "PUT", r"partNumber=1"),
     ("reset", "PUT", r"partNumber=3"),
     ("503", "POST", r"uploadId="),
+    # the completion is carried out but its answer lost: the retried one finds no upload
+    ("lost", "POST", r"uploadId="),
     ("503", "PUT", r"/manifests/"),
 ]
 DOWNLOAD_FAULTS = [
@@ -172,3 +175,23 @@ def test_missing_bucket_is_a_store_error_naming_it(s3_server: S3Server) -> None:
     assert "does not exist" in str(info.value)
     with pytest.raises(StoreError, match="does not exist"):
         store.get("blake3:" + "0" * 64)
+
+
+@pytest.mark.usefixtures("small_parts")
+def test_completion_retried_after_success_is_a_success(
+    s3_server: S3Server, proxy: FaultProxy
+) -> None:
+    """A completion carried out whose answer is lost, retried and told "no such upload" (as
+    servers that forget a completed upload answer), is checked against the object: success."""
+    store = _store(s3_server, proxy)
+    lost, forgotten = (
+        Fault("lost", "POST", r"uploadId="),
+        Fault("nosuchupload", "POST", r"uploadId="),
+    )
+    proxy.faults[:] = [lost, forgotten]
+    blob = os.urandom(3 * _PART + 11)
+    ref = store.put(blob)
+    assert (lost.hits, forgotten.hits) == (1, 1)
+    proxy.faults.clear()
+    assert store.get(ref) == blob
+    assert verify_store(store).ok

@@ -17,7 +17,7 @@ from fsspec.callbacks import Callback
 from tests._s3server import S3Server
 
 import payloadkit as pk
-from payloadkit.errors import ConfigurationError
+from payloadkit.errors import ConfigurationError, IntegrityError
 from payloadkit.stores import S3Store, _s3
 
 pytestmark = pytest.mark.s3
@@ -192,3 +192,17 @@ def test_credentials_in_the_url_are_refused_without_echo() -> None:
     assert "topsecretvalue" not in str(info.value)
     assert "AKIDVISIBLE" not in str(info.value)
     assert "storage options" in str(info.value)
+
+
+def test_declared_size_is_checked_before_it_is_allocated(s3_store: pk.Store) -> None:
+    """A manifest declaring a petabyte is refused from the object's real size; nothing that
+    large is ever allocated."""
+    import json
+
+    ref = s3_store.put({"small": True})
+    key = s3_store.info(ref).key
+    manifest = json.loads(s3_store.backend.read(key, 1 << 20))
+    manifest["size"] = 1 << 50
+    s3_store.backend.write(key, json.dumps(manifest).encode())
+    with pytest.raises(IntegrityError):
+        s3_store.get(ref)
