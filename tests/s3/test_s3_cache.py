@@ -114,3 +114,24 @@ def test_processes_share_one_cache(
 def test_cache_size_units(text: str, size: int) -> None:
     """PAYLOADKIT_CACHE_SIZE accepts bytes and decimal or binary units."""
     assert parse_size(text) == size
+
+
+def test_puts_do_not_rescan_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many small puts under the cap walk the cache once, not once per put; the cap still holds."""
+    cache = PayloadCache(str(tmp_path / "c"), max_bytes=60_000)
+    walks: list[int] = []
+    real = PayloadCache._entries
+
+    def counted(self: PayloadCache) -> list[tuple[float, int, str]]:
+        walks.append(1)
+        return real(self)
+
+    monkeypatch.setattr(PayloadCache, "_entries", counted)
+    blobs = [memoryview(i.to_bytes(4, "little") * 25) for i in range(1000)]
+    for blob in blobs[:500]:
+        cache.put(hash_buffers([blob]), blob)
+    assert len(walks) == 1  # the first put counts the cache; the next 499 add to the count
+    for blob in blobs[500:]:
+        cache.put(hash_buffers([blob]), blob)
+    assert cache.size() <= 60_000  # over the cap the count sends puts back to evicting
+    assert len(walks) < 50  # evicting to 90 % of the cap leaves room for the next puts

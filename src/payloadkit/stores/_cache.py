@@ -4,7 +4,9 @@ Entries are named by digest, so they are never stale; each is re-hashed on every
 and a corrupted one is dropped (the caller fetches the bytes again). Writers publish
 entries with an atomic rename and readers take no lock, so several processes share one
 cache directory safely. When the cache grows over its size cap, the least recently used
-entries go first (a hit refreshes an entry's modification time).
+entries go first (a hit refreshes an entry's modification time). A process counts what it
+adds and walks the cache only when its count passes the cap or is half a minute old, so
+a put costs no scan of the cache; the cap holds across processes within that time.
 
 ``PAYLOADKIT_CACHE`` names the directory (``0``, ``off`` or ``false`` turns the cache off;
 the default is ``payloadkit`` under the user's cache directory, ``~/.cache`` on Linux).
@@ -17,6 +19,8 @@ import contextlib
 import os
 import re
 import sys
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -124,18 +128,28 @@ class PayloadCache:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             return
-        self.evict()
+        if _usage_after(self.root, data.nbytes) > self.max_bytes:
+            self.evict()
 
     def evict(self) -> None:
-        """Remove least recently used entries until the cache fits its size cap."""
+        """Remove least recently used entries until the cache fits its size cap.
+
+        This walks the whole cache; a put does it only when this process's running count
+        of the cache's size passes the cap, or when the count is older than
+        :data:`RESCAN_AFTER` seconds (other processes add entries too).
+        """
         entries = list(self._entries())
         total = sum(size for _mtime, size, _path in entries)
+        # Down to 90 % when over the cap: the next puts then fit without another walk.
+        goal = self.max_bytes if total <= self.max_bytes else int(self.max_bytes * 0.9)
         for _mtime, size, path in sorted(entries):
-            if total <= self.max_bytes:
+            if total <= goal:
                 break
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
             total -= size
+        with _usage_lock:
+            _usage[self.root] = (total, time.monotonic())
 
     def _entries(self) -> list[tuple[float, int, str]]:
         found: list[tuple[float, int, str]] = []
@@ -150,6 +164,23 @@ class PayloadCache:
     def size(self) -> int:
         """Bytes held by the cache now."""
         return sum(size for _mtime, size, _path in self._entries())
+
+
+#: A process's count of a cache's size is trusted for this long (seconds) before a rescan.
+RESCAN_AFTER = 30.0
+_usage: dict[str, tuple[int, float]] = {}
+_usage_lock = threading.Lock()
+
+
+def _usage_after(root: str, added: int) -> float:
+    """The cache's size counted by this process after adding ``added`` bytes; infinite when
+    the count is missing or stale, so that the caller rescans (and evicts)."""
+    with _usage_lock:
+        counted = _usage.get(root)
+        if counted is None or time.monotonic() - counted[1] > RESCAN_AFTER:
+            return float("inf")
+        _usage[root] = (counted[0] + added, counted[1])
+        return counted[0] + added
 
 
 def _read(path: str, size: int) -> memoryview:
