@@ -110,6 +110,8 @@ class _Logged(Hooked):
         super().delete(key)
         if key.startswith("manifests/"):
             _log(self.out, event="deleted", key=key, at=time.time())
+        elif key.startswith("records/runs/"):
+            _log(self.out, event="record-deleted", name=key.split("/")[-1][:-5], at=time.time())
 
     def write(self, key: str, data: bytes) -> None:
         super().write(key, data)
