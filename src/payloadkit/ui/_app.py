@@ -10,6 +10,8 @@ names given are answered (a web page elsewhere cannot read the UI by DNS rebindi
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,7 @@ class _Pages:
         )
         self.env.filters["size"] = format_size
         self.env.filters["short"] = _short
+        self.env.filters["path"] = _path
 
     def html(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         page = self.env.get_template(template).render(store_url=self.store.url, **context)
@@ -249,10 +252,20 @@ def create_app(
     hosts = [*_LOOPBACK, *(allowed_hosts or [])]
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=hosts)]
     app = Starlette(
-        routes=routes, middleware=middleware, exception_handlers={PayloadkitError: _failed}
+        lifespan=lambda app: _warming(pages),
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={PayloadkitError: _failed},
     )
     app.state.pages = pages
     return app
+
+
+@contextlib.asynccontextmanager
+async def _warming(pages: _Pages) -> AsyncIterator[None]:
+    """List the store's payloads in the background as soon as the server starts."""
+    pages.index.warm()
+    yield
 
 
 async def _failed(request: Request, exc: Exception) -> Response:
@@ -290,6 +303,13 @@ def _positive(text: str | None, default: int) -> int:
     except ValueError:
         return default
     return value if value > 0 else default
+
+
+def _path(text: object) -> str:
+    """``text`` as one URL path segment (a digest keeps its colon)."""
+    from urllib.parse import quote
+
+    return quote(str(text), safe=":")
 
 
 def _short(digest: str) -> str:

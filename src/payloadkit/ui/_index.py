@@ -72,12 +72,19 @@ class ManifestIndex:
         self._listing: _Listing | None = None
         self._lock = threading.Lock()
         self._refreshing = False
+        self._first = threading.Event()
         self._manifests: OrderedDict[tuple[str, int, Any], Manifest] = OrderedDict()
 
     # -- the listing ------------------------------------------------------------------
     def listing(self) -> _Listing:
-        """The current listing: taken now if there is none, else refreshed in the background."""
+        """The current listing: taken now if there is none, else refreshed in the background.
+
+        A request arriving while the first listing is being taken waits for it.
+        """
         current = self._listing
+        if current is None and self._refreshing:
+            self._first.wait(600)
+            current = self._listing
         if current is None:
             return self.refresh()
         if time.monotonic() - current.taken > self.max_age:
@@ -94,7 +101,12 @@ class ManifestIndex:
         entries.sort(key=lambda e: (e[0], e[1]))
         listing = _Listing(entries, time.monotonic())
         self._listing = listing
+        self._first.set()
         return listing
+
+    def warm(self) -> None:
+        """Take the first listing in the background (the UI starts it when it starts)."""
+        self._refresh_in_background()
 
     def _refresh_in_background(self) -> None:
         with self._lock:
@@ -110,6 +122,7 @@ class ManifestIndex:
             pass  # the next request lists again, and reports the failure itself
         finally:
             self._refreshing = False
+            self._first.set()
 
     # -- manifests --------------------------------------------------------------------
     def row(self, digest: str, key: str, info: KeyInfo) -> Row:
