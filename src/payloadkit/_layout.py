@@ -4,7 +4,7 @@ Format 2 (this release)::
 
     payloadkit-store.json                              the marker: this is a store
     objects/<alg>/<2 hex>/<hex><extension>             the bytes, e.g. a plain .parquet file
-    manifests/<alg>/<2 hex>/<hex>/<variant>.json       what they are, one per (serializer, type)
+    manifests/<alg>/<2 hex>/<hex>.<variant>.json       what they are, one per (serializer, type)
     records/<kind>/<name>.json                         run records and other small JSON
     gc/<id>.json                                       the lease of a garbage collection running
     tmp/<pid>-<32 hex>.part, tmp/spool-*, tmp/gc-*     writes in progress, objects moved aside
@@ -51,7 +51,7 @@ _VARIANT = r"([A-Za-z0-9_.+-]{1,100}~[0-9a-f]{16})"
 _NAME = r"([A-Za-z0-9][A-Za-z0-9_.-]{0,199})"
 _PATTERNS = {
     "object": re.compile(rf"\Aobjects/{_ALG}/([0-9a-f]{{2}})/{_HEX64}{_EXTENSION}\Z"),
-    "manifest": re.compile(rf"\Amanifests/{_ALG}/([0-9a-f]{{2}})/{_HEX64}/{_VARIANT}\.json\Z"),
+    "manifest": re.compile(rf"\Amanifests/{_ALG}/([0-9a-f]{{2}})/{_HEX64}\.{_VARIANT}\.json\Z"),
     "legacy-manifest": re.compile(rf"\Amanifests/{_ALG}/([0-9a-f]{{2}})/{_HEX64}\.json\Z"),
     "record": re.compile(rf"\Arecords/{_NAME}/{_NAME}\.json\Z"),
     "gc-lease": re.compile(r"\Agc/([0-9a-f]{32})\.json\Z"),
@@ -109,9 +109,10 @@ def variant_of(serializer: str, type_name: str) -> str:
 
 
 def digest_prefix(digest: str) -> str:
-    """The prefix under which every manifest of ``digest`` lies (a 'folder' of variants)."""
+    """The prefix every manifest of ``digest`` starts with (its variants lie side by side,
+    in the same fan-out folder as every other digest's: no folder per digest)."""
     algorithm, hexdigest = _split(digest)
-    return f"manifests/{algorithm}/{hexdigest[:2]}/{hexdigest}/"
+    return f"manifests/{algorithm}/{hexdigest[:2]}/{hexdigest}."
 
 
 def manifest_key(digest: str, serializer: str, type_name: str) -> str:

@@ -58,7 +58,8 @@ class OnDisk:
 
     def manifest(self, store: pk.Store, digest: str) -> Path:
         """Where a local store keeps the manifest of ``digest``."""
-        found = sorted((self.root(store) / digest_prefix(digest)).glob("*.json"))
+        prefix = self.root(store) / digest_prefix(digest)
+        found = sorted(prefix.parent.glob(f"{prefix.name}*~*.json"))
         return found[0] if found else self.root(store) / store.info(digest).key
 
     def object(self, store: pk.Store, digest: str) -> Path:
