@@ -128,13 +128,34 @@ class LocalBackend(Backend):
     def write_file(
         self, key: str, path: str, callback: Callback | None = None, *, consume: bool = False
     ) -> None:
-        if not consume or os.path.dirname(os.path.abspath(path)) != self.spool_dir():
+        """A file of this backend's spool directory is put in place without a copy: moved
+        (``consume``) or hard-linked (the caller keeps its file, to write it again if need be).
+        Any other file is copied."""
+        if os.path.dirname(os.path.abspath(path)) != self.spool_dir():
             super().write_file(key, path, callback)
             return
         if settings().durable:
             with open(path, "rb") as f:
                 os.fsync(f.fileno())
-        self._publish(path, key)
+        if consume:
+            self._publish(path, key)
+            return
+        tmp = self._tmp_file()
+        try:
+            os.link(path, tmp)
+        except OSError:  # a filesystem without hard links
+            super().write_file(key, path, callback)
+            return
+        try:
+            self._publish(tmp, key)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        if callback is not None:
+            size = os.path.getsize(path)
+            callback.set_size(size)
+            callback.relative_update(size)
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
