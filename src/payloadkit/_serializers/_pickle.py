@@ -4,6 +4,11 @@ Large buffers (NumPy arrays, pandas blocks, PickleBuffer) leave the pickle strea
 out-of-band frames that are written straight from the object's memory and, on load,
 handed to ``pickle.loads`` as views of the verified bytes: no copy either way. A payload
 without large buffers is stored as a plain pickle file.
+
+A payload with out-of-band buffers is stored in payloadkit's container (see
+:mod:`payloadkit._container`), which ``pickle.load`` cannot read: :func:`plain_pickle`
+rewrites it as an ordinary pickle (the buffers in-band) without unpickling anything, and
+``payloadkit get --plain`` writes that.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ import functools
 import importlib
 import io
 import pickle
+import pickletools
+import struct
 import sys
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from payloadkit import _container
@@ -27,10 +34,14 @@ __all__ = [
     "DillSerializer",
     "PickleSerializer",
     "PortablePickleSerializer",
+    "plain_pickle",
 ]
 
 #: Buffers at least this large travel out-of-band; smaller ones stay in the stream.
 OUT_OF_BAND_FROM = 1 << 16
+#: Extension of a payload stored in payloadkit's container (not readable by pickle.load).
+CONTAINER_EXTENSION = ".pkf"
+_FRAME, _NEXT_BUFFER, _BYTEARRAY8 = b"\x95", b"\x97", b"\x96"
 
 
 class PickleSerializer(Serializer):
@@ -153,3 +164,30 @@ def _module_safe_pickler(dill: Any) -> Any:
             return NotImplemented
 
     return ModuleSafePickler
+
+
+def plain_pickle(data: memoryview) -> Iterator[Buffer]:
+    """The pieces of an ordinary pickle equivalent to ``data`` (a container or a pickle).
+
+    Each out-of-band buffer (a NEXT_BUFFER opcode) becomes an in-band BYTEARRAY8 holding
+    its bytes, and framing (FRAME opcodes, optional in a pickle) is dropped because the
+    frames' lengths change. Nothing is unpickled: no code of the payload runs.
+    """
+    if not _container.is_container(data):
+        yield data
+        return
+    _header, frames = _container.unpack(data)
+    stream, buffers = bytes(frames[0]), iter(frames[1:])
+    ops = [(op.code.encode("latin-1"), pos) for op, _arg, pos in pickletools.genops(stream)]
+    ends = [pos for _code, pos in ops[1:]] + [len(stream)]
+    for (code, pos), end in zip(ops, ends, strict=True):
+        if code == _FRAME:
+            continue
+        if code == _NEXT_BUFFER:
+            buffer = next(buffers)
+            yield _BYTEARRAY8 + struct.pack("<Q", buffer.nbytes)
+            yield buffer
+            continue
+        yield stream[pos:end]
+        if code == b".":
+            return
