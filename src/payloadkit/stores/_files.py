@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: Bytes read or written at a time.
-CHUNK = 8 << 20
+CHUNK = 4 << 20
 _FILE_TYPE = qualified_name(File)
 
 
