@@ -255,7 +255,7 @@ def test_runs_lists_and_shows(
     code, out, _ = cli("runs", store.url, "r1")
     assert code == 0
     assert "root.df" in out
-    assert "df=<pandas.DataFrame blake3:" in out
+    assert "df=<pandas.DataFrame " + filled["df"].digest[7:19] in out
     assert cli_json("runs", store.url, "r2")["error"] == "ValueError: boom"
     assert [r["run_id"] for r in cli_json("runs", store.url)] == ["r2", "r1"]
 

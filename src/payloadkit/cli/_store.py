@@ -275,15 +275,14 @@ def _runs(args: argparse.Namespace) -> int:
         [
             r["run_id"],
             r.get("app", "?"),
-            r.get("executor", "?"),
-            str(r.get("started", "?"))[:19],
+            str(r.get("started", "?"))[:16].replace("T", " "),
             r.get("outcome", "?"),
             _count(r.get("works")),
             _count(r.get("payloads")),
         ]
         for r in records
     ]
-    print_table(["run", "app", "executor", "started (UTC)", "outcome", "works", "payloads"], rows)
+    print_table(["run", "app", "started (UTC)", "outcome", "works", "payloads"], rows)
     return 0
 
 
@@ -344,7 +343,8 @@ def _state_summary(state: Any) -> str:
     for key, value in sorted(state.items()):
         if isinstance(value, dict) and value.get("kind") == "payloadkit.Payload":
             ref = value.get("ref", {})
-            parts.append(f"{key}=<{ref.get('type')} {str(ref.get('digest'))[:15]}>")
+            digest = short_digest(str(ref.get("digest")))
+            parts.append(f"{key}=<{short_type(str(ref.get('type')))} {digest}>")
         else:
             parts.append(f"{key}={json.dumps(value)[:40]}")
     return ", ".join(parts) or "-"
