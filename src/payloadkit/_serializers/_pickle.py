@@ -21,6 +21,7 @@ import pickletools
 import struct
 import sys
 import types
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ __all__ = [
     "DillSerializer",
     "PickleSerializer",
     "PortablePickleSerializer",
+    "SerializerFallbackWarning",
     "plain_pickle",
 ]
 
@@ -86,8 +88,20 @@ class PickleSerializer(Serializer):
         return self._load(data, [])
 
 
+class SerializerFallbackWarning(UserWarning):
+    """A DataFrame or Table was stored with pickle because parquet refused it.
+
+    The message says why and how to choose: give ``serializer="pickle"`` (or configure
+    ``serializers={pd.DataFrame: "pickle"}``) to keep pickle quietly, or fix the frame
+    (string or integer column labels, one type per column) to get a parquet file.
+    """
+
+
 class PortablePickleSerializer(PickleSerializer):
     """pickle as the automatic choice uses it: refuses streams that name ``__main__``.
+
+    It is also the fallback for a DataFrame or pyarrow Table that parquet refused, and then
+    says so with a :class:`SerializerFallbackWarning` naming the reason.
 
     Such a pickle loads only in the process that wrote it (a worker cannot import the
     app's script by name), so the automatic choice moves on to cloudpickle, which stores
@@ -96,6 +110,7 @@ class PortablePickleSerializer(PickleSerializer):
     """
 
     def _dump(self, obj: Any, buffer_callback: Callable[[pickle.PickleBuffer], bool]) -> bytes:
+        _warn_if_tabular(obj)
         stream = super()._dump(obj, buffer_callback)
         if b"__main__" in stream:
             raise SerializationError(
@@ -137,6 +152,26 @@ class DillSerializer(PickleSerializer):
     def _load(self, data: memoryview, buffers: list[memoryview]) -> Any:
         dill = require("dill", "The 'dill' serializer")
         return dill.loads(bytes(data))
+
+
+def _warn_if_tabular(obj: Any) -> None:
+    """Warn when a DataFrame or Table reaches the automatic pickle: parquet refused it."""
+    kind = type(obj)
+    if (kind.__module__.split(".")[0], kind.__name__) not in _TABULAR:
+        return
+    from payloadkit._serializers._arrow import last_refusal
+
+    reason = last_refusal(obj) or "its default serializer refused it"
+    warnings.warn(
+        f"This {kind.__name__} is stored with pickle, not as a parquet file: {reason}. Pass "
+        "serializer='pickle' (or configure serializers={pd.DataFrame: 'pickle'}) to choose "
+        "pickle without this warning, or change the frame to get parquet.",
+        SerializerFallbackWarning,
+        stacklevel=2,
+    )
+
+
+_TABULAR = frozenset({("pandas", "DataFrame"), ("pyarrow", "Table")})
 
 
 def _check_protocol(protocol: object, python: object, name: str) -> None:
