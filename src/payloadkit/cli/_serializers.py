@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import json
 import os
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -44,9 +45,12 @@ def _add_explain(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "explain",
         help="say which serializer an object would be saved with, and why",
-        description="Say which serializer an object would be saved with, and why. The "
-        "object is a Python expression (evaluated like `python -c`; pd, np, pa, pl and any "
-        "module named in it are imported for it) or a file read by its suffix.",
+        description=textwrap.fill(
+            "Say which serializer an object would be saved with, and why. The object is a "
+            "Python expression (evaluated like `python -c`; pd, np, pa, pl and any module "
+            "named in it are imported for it) or a file read by its suffix.",
+            78,
+        ),
         epilog="examples:\n  payloadkit explain \"pd.DataFrame({'a': [1]})\"\n"
         "  payloadkit explain --file data.parquet\n"
         "  payloadkit explain --serializer json '(1, 2)'",

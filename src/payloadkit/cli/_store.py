@@ -247,7 +247,10 @@ def _add_runs(commands: Any) -> None:
         "show that run and the final state of each Work.",
     )
     parser.add_argument(
-        "run_id", metavar="RUN_ID", nargs="?", help="the run to show, or a unique prefix of its id"
+        "run_id",
+        metavar="RUN_ID",
+        nargs="?",
+        help="the run to show: its id, a unique prefix of it, or latest",
     )
     parser.set_defaults(handler=_runs)
 
@@ -299,6 +302,8 @@ def _run_id(store: Any, text: str) -> str:
     names: list[str] = store.list_records(RUNS)
     if text in names:
         return text
+    if text == "latest" and names:
+        return max(names)  # run ids start with their UTC start time
     matches = [name for name in names if name.startswith(text)]
     if len(matches) == 1:
         return matches[0]
