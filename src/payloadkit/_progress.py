@@ -92,6 +92,9 @@ def progress_bar(size: int, description: str) -> Any:
             "unit_divisor": 1024,
             "leave": False,
             "file": sys.stderr,
+            # Redraw on every update (each is a chunk of megabytes, so few): a short
+            # transfer shows its progress too, not only the bar at 0 %.
+            "mininterval": 0,
         },
         size=size,
     )

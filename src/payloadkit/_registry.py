@@ -27,7 +27,9 @@ hashed while it is written) and ``load(data, type_name)`` (handed the recorded t
 are used when offered. Set ``runs_code_on_load = True`` if loading can run code
 (pickle-like formats), list the distributions whose versions matter in ``libraries``,
 override ``warm_up`` to import what the methods import lazily (worker processes call it
-as they start), and raise :class:`payloadkit.errors.SerializationError` for objects the
+as they start), list in ``requires`` the top-level modules it cannot work without (so
+``payloadkit serializers`` reports it unavailable, without importing them, where they are
+missing), and raise :class:`payloadkit.errors.SerializationError` for objects the
 serializer does not take.
 A plugin's tests subclass :class:`payloadkit.testing.SerializerTests`.
 
@@ -75,6 +77,7 @@ from payloadkit._plugins import (
 )
 from payloadkit._serializer import Serializer, qualified_name
 from payloadkit._serializers import BUILTIN_SERIALIZERS
+from payloadkit._serializers._optional import BUILTIN_REQUIRES, install_hint, missing_modules
 from payloadkit.errors import ConfigurationError, UnknownSerializerError
 
 __all__ = [
@@ -103,6 +106,15 @@ class SerializerInfo:
     status: str = "ok"  # "ok", "error" or "disabled"
     error: str | None = None
     runs_code_on_load: bool = False
+    #: Modules the serializer needs that are not installed here (found without importing).
+    missing: tuple[str, ...] = ()
+    #: What to install for them, e.g. ``pip install 'payloadkit[dataframe]'``; None if nothing.
+    install: str | None = None
+
+    @property
+    def available(self) -> bool:
+        """True when the serializer is registered and what it needs is installed."""
+        return self.status == "ok" and not self.missing
 
 
 @dataclass
@@ -119,6 +131,7 @@ class _Entry:
         types = tuple(
             t if isinstance(t, str) else qualified_name(t) for t in (s.types if s else ())
         )
+        missing = tuple(missing_modules(self.requires())) if s else ()
         return SerializerInfo(
             self.name,
             s.version if s else "?",
@@ -128,7 +141,17 @@ class _Entry:
             self.status,
             self.error,
             bool(s and s.runs_code_on_load),
+            missing,
+            install_hint(missing) if missing else None,
         )
+
+    def requires(self) -> tuple[str, ...]:
+        """The modules the serializer needs: a plugin's ``requires`` attribute, if any, or
+        the built-in table."""
+        declared = getattr(self.serializer, "requires", None)
+        if isinstance(declared, tuple | list) and all(isinstance(m, str) for m in declared):
+            return tuple(declared)
+        return BUILTIN_REQUIRES.get(self.name, ()) if self.origin == "builtin" else ()
 
     def describe(self) -> str:
         """``"plugin 'x' from dist"`` and the like, for messages."""

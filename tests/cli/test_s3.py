@@ -35,10 +35,15 @@ def test_ls_show_get_put_on_s3(
     assert cli("get", target[0], ref.digest, "-o", tmp_path / "df", *target[1:])[0] == 0
     assert pd.read_parquet(tmp_path / "df.parquet").equals(pd.DataFrame({"a": [1, 2]}))
     np.save(tmp_path / "arr.npy", np.eye(2))
-    put = cli_json("put", target[0], tmp_path / "arr.npy", *target[1:])
+    put = cli_json("put", target[0], tmp_path / "arr.npy", *target[1:], "--as-object")
     assert put["serializer"] == "numpy"
     assert put["store"] == store.url
     assert "testing" not in json.dumps(put)
+    raw = cli_json("put", target[0], tmp_path / "arr.npy", *target[1:])
+    assert raw["serializer"] == "file"
+    code, _, err = cli("get", target[0], raw["digest"], "-o", tmp_path / "back.npy", *target[1:])
+    assert code == 0, err
+    assert (tmp_path / "back.npy").read_bytes() == (tmp_path / "arr.npy").read_bytes()
 
 
 def test_verify_on_s3_finds_corruption(cli: Any, s3_cli_store: Target) -> None:

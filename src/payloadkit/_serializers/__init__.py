@@ -11,4 +11,5 @@ BUILTIN_SERIALIZERS = {
     "parquet": "payloadkit._serializers._arrow:ParquetSerializer",
     "arrow": "payloadkit._serializers._arrow:ArrowSerializer",
     "json": "payloadkit._serializers._json:JsonSerializer",
+    "file": "payloadkit._serializers._file:FileSerializer",
 }

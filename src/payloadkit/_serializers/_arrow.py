@@ -2,14 +2,20 @@
 
 Both write with pyarrow's native writers straight to a local file and read from the
 verified bytes without another copy (Arrow IPC buffers are zero-copy views). A pandas
-DataFrame comes back with its index, dtypes (categoricals included) and column names,
-through the pandas metadata pyarrow records in the schema.
+DataFrame comes back with its index, dtypes (categoricals included) and column labels,
+through the pandas metadata pyarrow records in the schema: string, integer and float
+labels and MultiIndex columns round-trip exactly. A DataFrame whose labels would not (mixed
+or duplicate-as-text labels, tuples) or whose columns pyarrow cannot convert (objects of
+mixed types) is refused with the reason, which :func:`last_refusal` keeps for the warning
+of an automatic fallback to pickle.
 """
 
 from __future__ import annotations
 
 import functools
 import sys
+import threading
+import warnings
 from typing import Any
 
 from payloadkit._serializer import Serializer
@@ -17,7 +23,7 @@ from payloadkit._serializers._optional import require
 from payloadkit._versions import newer_than
 from payloadkit.errors import ConfigurationError, DeserializationError, SerializationError
 
-__all__ = ["ArrowSerializer", "ParquetSerializer"]
+__all__ = ["ArrowSerializer", "ParquetSerializer", "last_refusal"]
 
 #: Older pyarrow runs code from crafted parquet and IPC files (CVE-2023-47248).
 MIN_SAFE_PYARROW = "14.0.1"
@@ -35,7 +41,24 @@ def _check_pyarrow_safe() -> None:
         )
 
 
+_refusals = threading.local()
+
+
+def last_refusal(obj: object) -> str | None:
+    """Why this thread's last parquet/arrow save refused ``obj``, if it was that object."""
+    found: tuple[int, str] | None = getattr(_refusals, "last", None)
+    return found[1] if found is not None and found[0] == id(obj) else None
+
+
 def _to_table(obj: Any, name: str) -> Any:
+    try:
+        return _convert(obj, name)
+    except SerializationError as exc:
+        _refusals.last = (id(obj), str(exc))
+        raise
+
+
+def _convert(obj: Any, name: str) -> Any:
     pa = require("pyarrow", f"The {name!r} serializer")
     if isinstance(obj, pa.Table):
         return obj
@@ -44,12 +67,32 @@ def _to_table(obj: Any, name: str) -> Any:
         raise SerializationError(
             f"the {name} serializer stores pandas DataFrames and pyarrow Tables"
         )
-    if not all(isinstance(column, str) for column in obj.columns):
-        raise SerializationError(f"{name} needs string column names; this DataFrame has others")
     try:
-        return pa.Table.from_pandas(obj, preserve_index=None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # pyarrow's note on mixed labels
+            table = pa.Table.from_pandas(obj, preserve_index=None)
     except (pa.ArrowException, ValueError, TypeError) as exc:
         raise SerializationError(f"pyarrow cannot convert this DataFrame: {exc}") from exc
+    if not all(type(label) is str for label in obj.columns):
+        _check_labels_survive(obj.columns, table, name)
+    return table
+
+
+def _check_labels_survive(columns: Any, table: Any, name: str) -> None:
+    """Refuse labels that the pandas metadata would not rebuild exactly (checked on an empty
+    table of the same schema, so it costs nothing)."""
+    try:
+        back = table.schema.empty_table().to_pandas().columns
+        same = back.equals(columns) and back.dtype == columns.dtype
+        same = same and list(back.names) == list(columns.names)
+    except Exception:  # pandas cannot rebuild them at all
+        same = False
+    if not same:
+        shown = ", ".join(repr(label) for label in list(columns)[:4])
+        raise SerializationError(
+            f"{name} keeps string, integer and float column labels and MultiIndex columns; "
+            f"these ({shown}{', ...' if len(columns) > 4 else ''}) would come back changed"
+        )
 
 
 def _warm_round_trip(serializer: Serializer) -> None:

@@ -4,6 +4,11 @@ Large buffers (NumPy arrays, pandas blocks, PickleBuffer) leave the pickle strea
 out-of-band frames that are written straight from the object's memory and, on load,
 handed to ``pickle.loads`` as views of the verified bytes: no copy either way. A payload
 without large buffers is stored as a plain pickle file.
+
+A payload with out-of-band buffers is stored in payloadkit's container (see
+:mod:`payloadkit._container`), which ``pickle.load`` cannot read: :func:`plain_pickle`
+rewrites it as an ordinary pickle (the buffers in-band) without unpickling anything, and
+``payloadkit get --plain`` writes that.
 """
 
 from __future__ import annotations
@@ -12,9 +17,12 @@ import functools
 import importlib
 import io
 import pickle
+import pickletools
+import struct
 import sys
 import types
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from payloadkit import _container
@@ -27,10 +35,15 @@ __all__ = [
     "DillSerializer",
     "PickleSerializer",
     "PortablePickleSerializer",
+    "SerializerFallbackWarning",
+    "plain_pickle",
 ]
 
 #: Buffers at least this large travel out-of-band; smaller ones stay in the stream.
 OUT_OF_BAND_FROM = 1 << 16
+#: Extension of a payload stored in payloadkit's container (not readable by pickle.load).
+CONTAINER_EXTENSION = ".pkf"
+_FRAME, _NEXT_BUFFER, _BYTEARRAY8 = b"\x95", b"\x97", b"\x96"
 
 
 class PickleSerializer(Serializer):
@@ -75,8 +88,20 @@ class PickleSerializer(Serializer):
         return self._load(data, [])
 
 
+class SerializerFallbackWarning(UserWarning):
+    """A DataFrame or Table was stored with pickle because parquet refused it.
+
+    The message says why and how to choose: give ``serializer="pickle"`` (or configure
+    ``serializers={pd.DataFrame: "pickle"}``) to keep pickle quietly, or fix the frame
+    (string or integer column labels, one type per column) to get a parquet file.
+    """
+
+
 class PortablePickleSerializer(PickleSerializer):
     """pickle as the automatic choice uses it: refuses streams that name ``__main__``.
+
+    It is also the fallback for a DataFrame or pyarrow Table that parquet refused, and then
+    says so with a :class:`SerializerFallbackWarning` naming the reason.
 
     Such a pickle loads only in the process that wrote it (a worker cannot import the
     app's script by name), so the automatic choice moves on to cloudpickle, which stores
@@ -85,6 +110,7 @@ class PortablePickleSerializer(PickleSerializer):
     """
 
     def _dump(self, obj: Any, buffer_callback: Callable[[pickle.PickleBuffer], bool]) -> bytes:
+        _warn_if_tabular(obj)
         stream = super()._dump(obj, buffer_callback)
         if b"__main__" in stream:
             raise SerializationError(
@@ -128,6 +154,26 @@ class DillSerializer(PickleSerializer):
         return dill.loads(bytes(data))
 
 
+def _warn_if_tabular(obj: Any) -> None:
+    """Warn when a DataFrame or Table reaches the automatic pickle: parquet refused it."""
+    kind = type(obj)
+    if (kind.__module__.split(".")[0], kind.__name__) not in _TABULAR:
+        return
+    from payloadkit._serializers._arrow import last_refusal
+
+    reason = last_refusal(obj) or "its default serializer refused it"
+    warnings.warn(
+        f"This {kind.__name__} is stored with pickle, not as a parquet file: {reason}. Pass "
+        "serializer='pickle' (or configure serializers={pd.DataFrame: 'pickle'}) to choose "
+        "pickle without this warning, or change the frame to get parquet.",
+        SerializerFallbackWarning,
+        stacklevel=2,
+    )
+
+
+_TABULAR = frozenset({("pandas", "DataFrame"), ("pyarrow", "Table")})
+
+
 def _check_protocol(protocol: object, python: object, name: str) -> None:
     if isinstance(protocol, int) and protocol > pickle.HIGHEST_PROTOCOL:
         written_by = f" by Python {python}" if python else ""
@@ -153,3 +199,30 @@ def _module_safe_pickler(dill: Any) -> Any:
             return NotImplemented
 
     return ModuleSafePickler
+
+
+def plain_pickle(data: memoryview) -> Iterator[Buffer]:
+    """The pieces of an ordinary pickle equivalent to ``data`` (a container or a pickle).
+
+    Each out-of-band buffer (a NEXT_BUFFER opcode) becomes an in-band BYTEARRAY8 holding
+    its bytes, and framing (FRAME opcodes, optional in a pickle) is dropped because the
+    frames' lengths change. Nothing is unpickled: no code of the payload runs.
+    """
+    if not _container.is_container(data):
+        yield data
+        return
+    _header, frames = _container.unpack(data)
+    stream, buffers = bytes(frames[0]), iter(frames[1:])
+    ops = [(op.code.encode("latin-1"), pos) for op, _arg, pos in pickletools.genops(stream)]
+    ends = [pos for _code, pos in ops[1:]] + [len(stream)]
+    for (code, pos), end in zip(ops, ends, strict=True):
+        if code == _FRAME:
+            continue
+        if code == _NEXT_BUFFER:
+            buffer = next(buffers)
+            yield _BYTEARRAY8 + struct.pack("<Q", buffer.nbytes)
+            yield buffer
+            continue
+        yield stream[pos:end]
+        if code == b".":
+            return

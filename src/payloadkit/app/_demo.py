@@ -17,7 +17,7 @@ from payloadkit.app._app import App
 from payloadkit.app._flow import Flow
 from payloadkit.app._work import Work
 
-__all__ = ["DemoFlow", "DestinationWork", "SourceWork", "demo_app"]
+__all__ = ["DemoFlow", "DestinationWork", "SourceWork", "demo_app", "demo_missing"]
 
 
 class SourceWork(Work):
@@ -86,3 +86,23 @@ def demo_app(
 ) -> App:
     """The demo App (default store, process executor unless told otherwise)."""
     return App(DemoFlow(rows, columns, serializer), storage=storage, executor=executor)
+
+
+def demo_missing(serializer: str | None) -> str | None:
+    """What to install before the demo can run, or None: the demo builds a pandas DataFrame
+    of numpy values and saves it with parquet unless told otherwise. Checked without
+    importing those libraries, before any worker starts."""
+    from payloadkit._serializers._optional import install_hint, missing_modules
+
+    needed = ["numpy", "pandas"]
+    if serializer in (None, "parquet", "arrow"):
+        needed.append("pyarrow")
+    missing = missing_modules(needed)
+    if not missing:
+        return None
+    return (
+        f"The demo builds a pandas DataFrame and hands it over with "
+        f"{serializer or 'parquet'}; it needs {', '.join(missing)}, which "
+        f"{'is' if len(missing) == 1 else 'are'} not installed. Install with: "
+        f"{install_hint(missing)}"
+    )

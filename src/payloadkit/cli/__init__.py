@@ -9,6 +9,7 @@ errors to exit codes: 0 success, 1 failure (a :class:`PayloadkitError`, message 
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
 import sys
@@ -23,6 +24,7 @@ __all__ = ["build_parser", "main"]
 COMMAND_MODULES = (
     "payloadkit.cli._run",
     "payloadkit.cli._store",
+    "payloadkit.cli._transfer",
     "payloadkit.cli._serializers",
     "payloadkit.cli._ui",
 )
@@ -44,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    unknown = _unknown_command(parser, argv)
+    if unknown is not None:
+        parser.print_usage(sys.stderr)
+        print(f"payloadkit: error: {unknown}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
         code = args.handler(args)
@@ -59,6 +67,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("payloadkit: interrupted", file=sys.stderr)
         return 130
     return int(code or 0)
+
+
+def _unknown_command(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """A message naming the closest commands when the first word is not one, else None."""
+    words = [a for a in argv if not a.startswith("-")]
+    if not words or argv[0].startswith("-"):
+        return None
+    names = _command_names(parser)
+    if words[0] in names:
+        return None
+    close = difflib.get_close_matches(words[0], names, n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"{words[0]!r} is not a payloadkit command.{hint} `payloadkit --help` lists them."
+
+
+def _command_names(parser: argparse.ArgumentParser) -> list[str]:
+    for action in parser._actions:  # argparse offers no public view of the subcommands
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
 
 
 def _version() -> str:

@@ -1,4 +1,4 @@
-"""Reading a file into the object ``payloadkit put`` stores, by the file's suffix."""
+"""Reading a file into the object ``payloadkit put --as-object`` stores, by the file's suffix."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ __all__ = ["load_file"]
 def load_file(path: str) -> tuple[Any, str | None]:
     """The object ``path`` holds and the serializer that keeps its format.
 
-    ``.parquet`` -> a pandas DataFrame (``parquet``), ``.npy`` -> an ndarray (``numpy``),
-    ``.arrow``/``.feather`` -> a pyarrow Table (``arrow``), ``.json`` -> JSON values
-    (``json``); anything else -> the file's bytes (default serializer, ``pickle``).
+    ``.parquet``/``.csv`` -> a pandas DataFrame (``parquet``), ``.npy`` -> an ndarray
+    (``numpy``), ``.arrow``/``.feather`` -> a pyarrow Table (``arrow``), ``.json`` -> JSON
+    values (``json``); any other suffix is refused (store its bytes without --as-object).
     """
     suffix = os.path.splitext(path)[1].lower()
     try:
@@ -24,6 +24,10 @@ def load_file(path: str) -> tuple[Any, str | None]:
             import pandas as pd
 
             return pd.read_parquet(path), "parquet"
+        if suffix == ".csv":
+            import pandas as pd
+
+            return pd.read_csv(path), "parquet"
         if suffix == ".npy":
             import numpy as np
 
@@ -35,8 +39,11 @@ def load_file(path: str) -> tuple[Any, str | None]:
         if suffix == ".json":
             with open(path, encoding="utf-8") as f:
                 return json.load(f), "json"
-        with open(path, "rb") as f:
-            return f.read(), None
+        raise SerializationError(
+            f"--as-object reads .parquet, .csv, .npy, .arrow, .feather and .json files, not "
+            f"{suffix or 'files without a suffix'}; store {path} as its bytes (without "
+            "--as-object), or convert it first."
+        )
     except ImportError as exc:
         raise SerializationError(
             f"Reading {path} needs {exc.name}: pip install 'payloadkit[dataframe,numpy]'."
@@ -45,6 +52,6 @@ def load_file(path: str) -> tuple[Any, str | None]:
         raise SerializationError(f"Cannot read {path}: {exc.strerror or exc}.") from None
     except ValueError as exc:
         raise SerializationError(
-            f"{path} is not a valid {suffix} file ({exc}); store it as bytes with a "
-            "different suffix, or fix the file."
+            f"{path} is not a valid {suffix} file ({exc}); store its bytes without "
+            "--as-object, or fix the file."
         ) from None

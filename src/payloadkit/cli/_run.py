@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 from payloadkit.cli._args import add_storage_options, seconds
 from payloadkit.cli._output import format_size, print_table
+from payloadkit.errors import ConfigurationError
 
 __all__ = ["add_commands"]
 
@@ -158,11 +159,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from payloadkit.app._demo import demo_app
+    from payloadkit.app._demo import demo_app, demo_missing
     from payloadkit.app._signals import Interrupted
 
     if args.storage_option and not args.storage:
         return _usage("demo", "--storage-option needs --storage URL")
+    missing = demo_missing(args.serializer)
+    if missing is not None:
+        raise ConfigurationError(missing)
     app = demo_app(args.rows, args.columns, args.serializer, args.executor, args.storage)
     app.storage_options = dict(args.storage_option) or None
     app.work_timeout = args.work_timeout

@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import json
 import os
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -28,10 +29,14 @@ def add_commands(commands: Any) -> None:
         "serializers",
         help="list the serializers payloadkit knows",
         description="List every serializer: name, version, types, origin (builtin, plugin "
-        "and its distribution, or user), whether loading can run code, and status (ok, "
-        "error with the plugin's error, or disabled).",
+        "and its distribution, or user), whether loading can run code, and status: ok, "
+        "needs EXTRA (a library it uses is not installed; found without importing it), "
+        "error (with the plugin's error) or disabled.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--full", action="store_true", help="qualified type names and whole error messages"
+    )
     parser.set_defaults(handler=_serializers)
     _add_explain(commands)
 
@@ -40,9 +45,12 @@ def _add_explain(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "explain",
         help="say which serializer an object would be saved with, and why",
-        description="Say which serializer an object would be saved with, and why. The "
-        "object is a Python expression (evaluated like `python -c`; pd, np, pa, pl and any "
-        "module named in it are imported for it) or a file read by its suffix.",
+        description=textwrap.fill(
+            "Say which serializer an object would be saved with, and why. The object is a "
+            "Python expression (evaluated like `python -c`; pd, np, pa, pl and any module "
+            "named in it are imported for it) or a file read by its suffix.",
+            78,
+        ),
         epilog="examples:\n  payloadkit explain \"pd.DataFrame({'a': [1]})\"\n"
         "  payloadkit explain --file data.parquet\n"
         "  payloadkit explain --serializer json '(1, 2)'",
@@ -72,21 +80,39 @@ def _serializers(args: argparse.Namespace) -> int:
 
     infos = pk.serializers()
     if args.json:
-        print(json.dumps([info.__dict__ for info in infos], indent=1))
+        print(json.dumps([{**i.__dict__, "available": i.available} for i in infos], indent=1))
         return 0
     rows = [
         [
             i.name,
             i.version,
-            ", ".join(i.types) or "-",
+            ", ".join(_type_names(i.types, args.full)) or "-",
             i.origin + (f" ({i.distribution})" if i.origin == "plugin" else ""),
             "-" if i.status != "ok" else ("yes" if i.runs_code_on_load else "no"),
-            i.status if i.status == "ok" else f"{i.status}: {i.error or ''}",
+            _status(i, args.full),
         ]
         for i in infos
     ]
     print_table(["name", "version", "types", "origin", "runs code", "status"], rows)
+    hints = sorted({i.install for i in infos if i.install and i.status == "ok"})
+    if hints:
+        print("\nTo use the serializers marked 'needs': " + "; ".join(hints))
     return 0
+
+
+def _type_names(types: tuple[str, ...], full: bool) -> list[str]:
+    """``pandas.DataFrame`` as ``DataFrame`` unless ``full``."""
+    return list(types) if full else [t.rsplit(".", 1)[-1] for t in types]
+
+
+def _status(info: Any, full: bool) -> str:
+    if info.status == "ok":
+        if info.missing:
+            extra = info.install.partition("[")[2].partition("]")[0] if info.install else ""
+            return f"needs {extra or ', '.join(info.missing)}"
+        return "ok"
+    text = f"{info.status}: {info.error or ''}"
+    return text if full or len(text) <= 60 else text[:57] + "..."
 
 
 def _explain(args: argparse.Namespace) -> int:

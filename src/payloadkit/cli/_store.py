@@ -1,6 +1,7 @@
-"""Store commands: ``ls``, ``show``, ``get``, ``put``, ``verify``, ``runs`` and ``gc``.
+"""Store commands: ``ls``, ``show``, ``rm``, ``verify``, ``runs`` and ``gc``.
 
-Every command takes the store URL first. Storage options for backends that need them
+Every command takes the store URL first; without it, the store is ``$PAYLOADKIT_STORAGE``
+or ``./.payloadkit`` when that exists (``get`` and ``put`` are in :mod:`._transfer`). Storage options for backends that need them
 (an S3-compatible endpoint, a region) are given with ``--storage-option KEY=VALUE``;
 credentials belong in the environment or the backend's usual files, never on a command
 line that other users of the machine can read.
@@ -9,7 +10,6 @@ line that other users of the machine can read.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -17,22 +17,28 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from payloadkit._manifest import Manifest
-from payloadkit.cli._args import add_storage_options
+from payloadkit.cli._common import (
+    add_full,
+    add_store_command,
+    default_url,
+    manifests_named,
+    open_store,
+    print_json,
+    short_digest,
+    short_type,
+)
 from payloadkit.cli._output import format_size, print_table, safe
 from payloadkit.cli._preview import preview
-from payloadkit.cli._progress import progress_callback
-from payloadkit.cli._putfile import load_file
-from payloadkit.errors import StoreError
+from payloadkit.errors import PayloadNotFoundError
 
 __all__ = ["add_commands"]
 
 
 def add_commands(commands: Any) -> None:
-    """Add ``ls``, ``show``, ``get``, ``put``, ``verify``, ``runs`` and ``gc``."""
+    """Add ``ls``, ``show``, ``rm``, ``verify``, ``runs`` and ``gc``."""
     _add_ls(commands)
     _add_show(commands)
-    _add_get(commands)
-    _add_put(commands)
+    _add_rm(commands)
     _add_verify(commands)
     _add_runs(commands)
     _add_gc(commands)
@@ -48,41 +54,9 @@ def _age(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _command(commands: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = commands.add_parser(name, help=help, description=description)
-    parser.add_argument("url", metavar="URL", help="the store: a directory, memory://, s3://...")
-    add_storage_options(parser)
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    return parser
-
-
-def _open(args: argparse.Namespace, *, create: bool = False) -> Any:
-    """The store the command names; it must already be a store unless ``create``.
-
-    A location that is not a payloadkit store (no marker) is refused before anything is
-    read or changed there.
-    """
-    import payloadkit as pk
-
-    store = pk.open_store(args.url, **dict(args.storage_option))
-    if not create:
-        store.require_store()
-    return store
-
-
-def _digest(store: Any, text: str) -> str:
-    from payloadkit._maintenance import resolve_digest
-
-    return resolve_digest(store, text)
-
-
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=1, sort_keys=True, default=str))
-
-
 # -- ls ---------------------------------------------------------------------------
 def _add_ls(commands: Any) -> None:
-    parser = _command(
+    parser = add_store_command(
         commands,
         "ls",
         "list the payloads in a store",
@@ -93,6 +67,7 @@ def _add_ls(commands: Any) -> None:
     parser.add_argument(
         "--since", type=_age, metavar="AGE", help="only payloads created within AGE (e.g. 7d)"
     )
+    add_full(parser)
     parser.set_defaults(handler=_ls)
 
 
@@ -100,16 +75,22 @@ def _ls(args: argparse.Namespace) -> int:
     since = datetime.now(UTC) - args.since if args.since is not None else None
     manifests = [
         m
-        for m in _open(args).manifests()
+        for m in open_store(args).manifests()
         if (args.type is None or args.type in m.ref.type)
         and (args.serializer is None or m.ref.serializer == args.serializer)
         and (since is None or m.created_at >= since)
     ]
     if args.json:
-        _print_json([m.to_dict() for m in manifests])
+        print_json([m.to_dict() for m in manifests])
         return 0
     rows = [
-        [m.ref.digest, m.ref.type, m.ref.serializer, format_size(m.ref.size), m.created[:19]]
+        [
+            short_digest(m.ref.digest, args.full),
+            short_type(m.ref.type, args.full),
+            m.ref.serializer,
+            format_size(m.ref.size),
+            _created(m),
+        ]
         for m in manifests
     ]
     if not rows:
@@ -119,13 +100,18 @@ def _ls(args: argparse.Namespace) -> int:
     return 0
 
 
+def _created(manifest: Manifest) -> str:
+    """Creation time as tables show it: ``2024-05-01 12:30`` (UTC)."""
+    return manifest.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
 def _filtered(args: argparse.Namespace) -> bool:
     return any(v is not None for v in (args.type, args.serializer, args.since))
 
 
 # -- show -------------------------------------------------------------------------
 def _add_show(commands: Any) -> None:
-    parser = _command(
+    parser = add_store_command(
         commands,
         "show",
         "show a payload's manifest and a preview of its value",
@@ -140,106 +126,85 @@ def _add_show(commands: Any) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    store = _open(args)
-    manifest = store.info(_digest(store, args.digest))
-    text = None if args.no_preview else preview(store, manifest)
+    store = open_store(args)
+    manifests = manifests_named(store, args.digest)
+    texts = [None if args.no_preview else preview(store, m) for m in manifests]
     if args.json:
-        _print_json({"manifest": manifest.to_dict(), "preview": text})
+        shown = [
+            {"manifest": m.to_dict(), "preview": t} for m, t in zip(manifests, texts, strict=True)
+        ]
+        print_json(shown[0] if len(shown) == 1 else shown)
         return 0
-    for key, value in manifest.to_dict().items():
-        print(f"{key + ':':<20} {safe(value)}")
-    if text is not None:
-        print("\n" + text)
+    for i, (manifest, text) in enumerate(zip(manifests, texts, strict=True)):
+        if i:
+            print("\n(the same bytes, stored as another payload)")
+        for key, value in _manifest_lines(manifest):
+            print(f"{key + ':':<20} {safe(value)}")
+        if text is not None:
+            print("\n" + text)
     return 0
 
 
-# -- get --------------------------------------------------------------------------
-def _add_get(commands: Any) -> None:
-    parser = _command(
+def _manifest_lines(manifest: Manifest) -> list[tuple[str, object]]:
+    """The manifest's fields as ``show`` prints them: sizes and times as ``ls`` shows them."""
+    ref = manifest.ref
+    libraries = ", ".join(f"{k} {v}" for k, v in sorted(manifest.libraries.items()))
+    lines: list[tuple[str, object]] = [
+        ("digest", ref.digest),
+        ("type", ref.type),
+        ("serializer", f"{ref.serializer} (version {ref.serializer_version})"),
+        ("size", f"{format_size(ref.size)} ({ref.size:,} bytes)"),
+        ("created (UTC)", manifest.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")),
+        ("extension", manifest.extension or "-"),
+        ("python", manifest.python),
+        ("libraries", libraries or "-"),
+    ]
+    if manifest.distribution:
+        lines.append(("distribution", manifest.distribution))
+    lines.append(("signed", "yes" if manifest.signature else "no"))
+    return lines
+
+
+# -- rm ---------------------------------------------------------------------------
+def _add_rm(commands: Any) -> None:
+    parser = add_store_command(
         commands,
-        "get",
-        "copy a payload's stored bytes to a file",
-        "Copy a payload's stored bytes, verified against their digest, to a plain file "
-        "(a parquet payload becomes a .parquet file that other tools read).",
+        "rm",
+        "remove one payload (lists it first; --yes removes)",
+        "Remove the payload a digest names: its manifest, and its bytes unless another "
+        "payload shares them. Without --yes, only list what would be removed.",
     )
     parser.add_argument(
         "digest", metavar="DIGEST", help="the payload's digest, or a unique prefix of it"
     )
-    parser.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        metavar="FILE",
-        help="where to write; a directory gets <hex><extension>; no suffix adds the stored one",
-    )
-    parser.set_defaults(handler=_get)
+    parser.add_argument("--yes", action="store_true", help="remove it (default: only list)")
+    add_full(parser)
+    parser.set_defaults(handler=_rm)
 
 
-def _get(args: argparse.Namespace) -> int:
-    store = _open(args)
-    manifest = store.info(_digest(store, args.digest))
-    path = _output_path(args.output, manifest)
-    with progress_callback(manifest.ref.size, f"get {manifest.ref.digest[:15]}") as callback:
-        data = store.read_verified(manifest, callback)
-    _write_file(path, data)
+def _rm(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    manifests = manifests_named(store, args.digest)
+    digest = manifests[0].ref.digest
+    if args.yes:
+        store.delete(digest)
     if args.json:
-        _print_json({"path": path, "digest": manifest.ref.digest, "size": manifest.ref.size})
-    else:
-        print(f"{path}  ({format_size(manifest.ref.size)}, {manifest.ref.serializer}, verified)")
-    return 0
-
-
-def _write_file(path: str, data: memoryview) -> None:
-    """Write ``data`` to ``path`` whole or not at all (through ``<path>.part``)."""
-    tmp = f"{path}.part"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise StoreError(f"Cannot write {path}: {exc.strerror or exc}.") from None
-
-
-def _output_path(output: str, manifest: Manifest) -> str:
-    if os.path.isdir(output):
-        return os.path.join(output, manifest.ref.digest.split(":")[1] + manifest.extension)
-    if not os.path.splitext(output)[1]:
-        return output + manifest.extension
-    return output
-
-
-# -- put --------------------------------------------------------------------------
-def _add_put(commands: Any) -> None:
-    parser = _command(
-        commands,
-        "put",
-        "store a file's object",
-        "Store the object a file holds: .parquet is read with pandas, .npy with numpy, "
-        ".arrow/.feather with pyarrow and .json as JSON, each stored in its own format; "
-        "any other file is stored as its bytes.",
-    )
-    parser.add_argument("file", metavar="FILE", help="the file to read")
-    parser.add_argument("--serializer", help="store with this serializer instead")
-    parser.set_defaults(handler=_put)
-
-
-def _put(args: argparse.Namespace) -> int:
-    obj, serializer = load_file(args.file)
-    store = _open(args, create=True)
-    with progress_callback(os.path.getsize(args.file), f"put {args.file}") as callback:
-        ref = store.put(obj, args.serializer or serializer, callback=callback)
-    if args.json:
-        _print_json(ref.to_dict())
-    else:
-        print(f"{ref.digest}  {ref.type} ({ref.serializer}, {format_size(ref.size)})")
+        print_json({"removed": args.yes, "payloads": [m.to_dict() for m in manifests]})
+        return 0
+    verb = "removed" if args.yes else "would remove"
+    for m in manifests:
+        print(
+            f"{verb}  {short_digest(digest, args.full)}  {short_type(m.ref.type, args.full)}  "
+            f"{m.ref.serializer}  {format_size(m.ref.size)}"
+        )
+    if not args.yes:
+        print("(nothing removed: run again with --yes to remove it)")
     return 0
 
 
 # -- verify -----------------------------------------------------------------------
 def _add_verify(commands: Any) -> None:
-    parser = _command(
+    parser = add_store_command(
         commands,
         "verify",
         "check every payload in a store",
@@ -253,9 +218,9 @@ def _add_verify(commands: Any) -> None:
 def _verify(args: argparse.Namespace) -> int:
     from payloadkit._maintenance import verify_store
 
-    report = verify_store(_open(args))
+    report = verify_store(open_store(args))
     if args.json:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
         return 0 if report.ok else 1
     for finding in report.problems:
         print(f"{finding.kind:<15} {safe(finding.key)}\n{'':<15} {safe(finding.message)}")
@@ -274,14 +239,19 @@ def _verify(args: argparse.Namespace) -> int:
 
 # -- runs -------------------------------------------------------------------------
 def _add_runs(commands: Any) -> None:
-    parser = _command(
+    parser = add_store_command(
         commands,
         "runs",
         "list App runs, or show one",
         "List the run records App runs wrote to a store, most recent first; with a run id, "
         "show that run and the final state of each Work.",
     )
-    parser.add_argument("run_id", metavar="RUN_ID", nargs="?", help="the run to show")
+    parser.add_argument(
+        "run_id",
+        metavar="RUN_ID",
+        nargs="?",
+        help="the run to show: its id, a unique prefix of it, or latest",
+    )
     parser.set_defaults(handler=_runs)
 
 
@@ -289,15 +259,17 @@ def _runs(args: argparse.Namespace) -> int:
     from payloadkit._gc import run_records
     from payloadkit._maintenance import RUNS
 
-    store = _open(args)
+    if args.run_id is None and args.url and _looks_like_run_id(args.url):
+        args.url, args.run_id = None, args.url  # `payloadkit runs RUN_ID` in the default store
+    store = open_store(args)
     if args.run_id is not None:
-        return _show_run(store.get_record(RUNS, args.run_id), args.json)
+        return _show_run(store.get_record(RUNS, _run_id(store, args.run_id)), args.json)
     damaged: list[str] = []
     records = run_records(store, damaged)
     for name in damaged:
         print(f"payloadkit: skipped the damaged run record {safe(name)!r}", file=sys.stderr)
     if args.json:
-        _print_json(records)
+        print_json(records)
         return 0
     if not records:
         print(f"No runs recorded in {args.url}.")
@@ -306,16 +278,46 @@ def _runs(args: argparse.Namespace) -> int:
         [
             r["run_id"],
             r.get("app", "?"),
-            r.get("executor", "?"),
-            str(r.get("started", "?"))[:19],
+            str(r.get("started", "?"))[:16].replace("T", " "),
             r.get("outcome", "?"),
             _count(r.get("works")),
             _count(r.get("payloads")),
         ]
         for r in records
     ]
-    print_table(["run", "app", "executor", "started (UTC)", "outcome", "works", "payloads"], rows)
+    print_table(["run", "app", "started (UTC)", "outcome", "works", "payloads"], rows)
     return 0
+
+
+def _looks_like_run_id(text: str) -> bool:
+    """True when a lone argument of ``runs`` is a run id, not a store (none exists by that
+    name and a default store does)."""
+    return "://" not in text and not os.path.exists(text) and default_url() is not None
+
+
+def _run_id(store: Any, text: str) -> str:
+    """The run id ``text`` names: the id itself or a unique prefix of one."""
+    from payloadkit._maintenance import RUNS
+
+    names: list[str] = store.list_records(RUNS)
+    if text in names:
+        return text
+    if text == "latest" and names:
+        return max(names)  # run ids start with their UTC start time
+    matches = [name for name in names if name.startswith(text)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise PayloadNotFoundError(
+            f"No run in {store.url} has an id starting with {text!r}; `payloadkit runs` lists "
+            "them.",
+            store=store.url,
+        )
+    raise PayloadNotFoundError(
+        f"{text!r} matches {len(matches)} runs in {store.url} ({', '.join(matches[:3])}...). "
+        "Give more of the id.",
+        store=store.url,
+    )
 
 
 def _count(value: Any) -> int | str:
@@ -324,7 +326,7 @@ def _count(value: Any) -> int | str:
 
 def _show_run(record: dict[str, Any], as_json: bool) -> int:
     if as_json:
-        _print_json(record)
+        print_json(record)
         return 0
     for key in ("run_id", "app", "executor", "started", "ended", "outcome", "error"):
         print(f"{key + ':':<10} {safe(record.get(key))}")
@@ -346,7 +348,8 @@ def _state_summary(state: Any) -> str:
     for key, value in sorted(state.items()):
         if isinstance(value, dict) and value.get("kind") == "payloadkit.Payload":
             ref = value.get("ref", {})
-            parts.append(f"{key}=<{ref.get('type')} {str(ref.get('digest'))[:15]}>")
+            digest = short_digest(str(ref.get("digest")))
+            parts.append(f"{key}=<{short_type(str(ref.get('type')))} {digest}>")
         else:
             parts.append(f"{key}={json.dumps(value)[:40]}")
     return ", ".join(parts) or "-"
@@ -354,7 +357,7 @@ def _state_summary(state: Any) -> str:
 
 # -- gc ---------------------------------------------------------------------------
 def _add_gc(commands: Any) -> None:
-    parser = _command(
+    parser = add_store_command(
         commands,
         "gc",
         "remove unreferenced payloads and leftovers",
@@ -377,10 +380,10 @@ def _gc(args: argparse.Namespace) -> int:
         print("payloadkit gc: error: --keep-runs must not be negative", file=sys.stderr)
         return 2
     report = collect_garbage(
-        _open(args), keep_runs=args.keep_runs, older_than=args.older_than, dry_run=args.dry_run
+        open_store(args), keep_runs=args.keep_runs, older_than=args.older_than, dry_run=args.dry_run
     )
     if args.json:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
         return 0
     verb = "would remove" if report.dry_run else "removed"
     for finding in report.removed:
