@@ -61,6 +61,7 @@ class WorkHost:
         try:
             apply_state(self.work, call.state, None)
             args, kwargs = decode_args(call.args)
+            _arrive([*args, *kwargs.values()])
             if self.events is not None:
                 self.events(Status(call.seq, "running", os.getpid()))
                 publisher = Publisher(self.work, call.seq, self.store, self.events)
@@ -87,6 +88,14 @@ class WorkHost:
                 "state. Set an attribute instead (self.result = L.storage.Payload(value)).",
                 work=self.name,
             )
+
+
+def _arrive(values: list[Any]) -> None:
+    """Let arguments that stand for files (``L.storage.Path``) put them in place first."""
+    for value in values:
+        arrive = getattr(value, "_pk_arrive", None)
+        if callable(arrive) and not isinstance(value, type):
+            arrive()
 
 
 def failure(seq: int, exc: BaseException, status: str = FAILED) -> Outcome:

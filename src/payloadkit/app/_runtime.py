@@ -252,10 +252,13 @@ class Runtime:
             return
         stats.stopped = True
         work.__dict__["_pk_pending"] = None
-        if stats.running is not None:
-            reason = "the Flow stopped the Work while this call ran"
-            self._note(stats, Outcome(stats.running.seq, status=INTERRUPTED), reason)
         host = self.hosts.pop(name, None)
+        if stats.running is not None:
+            seq = stats.running.seq
+            reason = "the Flow stopped the Work while this call ran"
+            self._note(stats, Outcome(seq, status=INTERRUPTED), reason)
+            if host is not None:
+                host.cancel(seq)  # what runs the call goes (a Dask worker is restarted)
         if host is not None:
             host.stop()
         statuses = list(work.__dict__.get("_pk_statuses", ()))
