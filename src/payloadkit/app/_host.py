@@ -26,7 +26,7 @@ from payloadkit._signing import Keyring
 from payloadkit.app._live import Publisher
 from payloadkit.app._protocol import FAILED, SUCCEEDED, Call, Outcome, StateUpdate, Status
 from payloadkit.app._signals import Interrupted
-from payloadkit.app._state import apply_state, decode_args, work_state
+from payloadkit.app._state import apply_state, decode_args, taking_files, work_state
 from payloadkit.app._work import Work
 from payloadkit.errors import WorkError
 from payloadkit.stores import Store
@@ -67,9 +67,9 @@ class WorkHost:
                 publisher = Publisher(self.work, call.seq, self.store, self.events)
                 self.work.__dict__["_pk_publish"] = publisher
             self._returned(self.work.run(*args, **kwargs))
-            return Outcome(
-                call.seq, state=work_state(self.name, self.work, self.store), status=SUCCEEDED
-            )
+            with taking_files():
+                state = work_state(self.name, self.work, self.store)
+            return Outcome(call.seq, state=state, status=SUCCEEDED)
         except Interrupted:
             raise
         except BaseException as exc:  # SystemExit and KeyboardInterrupt end the call only

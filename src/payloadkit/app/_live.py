@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from payloadkit.app._protocol import StateUpdate
-from payloadkit.app._state import NOT_STATE, encode_value
+from payloadkit.app._state import NOT_STATE, encode_value, taking_files
 from payloadkit.stores import Store
 
 __all__ = ["INTERVAL", "Publisher"]
@@ -60,7 +60,8 @@ class Publisher:
             self._last = time.monotonic()
             if self._closed or not names:
                 return
-        state = _encoded(self._work, names, self._store)
+        with taking_files():
+            state = _encoded(self._work, names, self._store)
         if state:
             self._send(StateUpdate(self._seq, state))
 

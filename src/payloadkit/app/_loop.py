@@ -4,7 +4,7 @@ In the loop, each iteration applies what the Works reported (status, live state,
 parallel calls), then calls the root Flow's ``run()``. The loop ends when the Flow calls
 ``stop()``, when a Work fails (its error propagates), or when an iteration changed
 nothing (no state of any Flow or Work, no status, no call) while no parallel call is in
-flight: then nothing could change any more. Between iterations the loop waits for a
+flight and no Flow waits for a scheduled moment: then nothing could change any more. Between iterations the loop waits for a
 Work's report, at most :data:`INTERVAL` seconds, so it never spins.
 """
 
@@ -51,9 +51,18 @@ def _loop(root: Flow, runtime: Runtime) -> None:
         if runtime.discover is not None:
             runtime.discover()
         changed = moved or fingerprint(root) != before
-        if not changed and not runtime.busy() and not runtime.poll():
+        if not changed and not runtime.busy() and not _waiting(root) and not runtime.poll():
             return
         runtime.changed.wait(_BREATH if changed else INTERVAL)
+
+
+def _waiting(root: Flow) -> bool:
+    """True when a Flow waits for time to pass (a ``schedule``): the loop goes on."""
+    for _, node in _components(root, "root"):
+        waiting = getattr(node, "_pk_waiting", None)
+        if callable(waiting) and waiting():
+            return True
+    return False
 
 
 def fingerprint(root: Flow) -> str:

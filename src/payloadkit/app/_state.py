@@ -9,11 +9,13 @@ state along never reads payload bytes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import json
 import sys
-from collections.abc import Collection
+import threading
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import cloudpickle
@@ -29,6 +31,8 @@ __all__ = [
     "apply_state",
     "call_key",
     "carriable",
+    "takes_files",
+    "taking_files",
     "decode_args",
     "decode_value",
     "digests_in",
@@ -72,6 +76,25 @@ _KINDS = {
 }
 #: The key of a Payload's dict form naming the Lightning Payload class that made it.
 LIGHTNING_PAYLOAD = "lightning"
+
+
+_where = threading.local()
+
+
+@contextlib.contextmanager
+def taking_files() -> Iterator[None]:
+    """Within: state taken where the Work ran, so file-backed state reads its files again."""
+    before = getattr(_where, "files", False)
+    _where.files = True
+    try:
+        yield
+    finally:
+        _where.files = before
+
+
+def takes_files() -> bool:
+    """True inside :func:`taking_files` (in this thread)."""
+    return bool(getattr(_where, "files", False))
 
 
 def carriable(value: Any) -> bool:

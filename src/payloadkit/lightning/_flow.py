@@ -183,6 +183,10 @@ class LightningFlow(Flow):
             return True
         return False
 
+    def _pk_waiting(self) -> bool:
+        """True while a schedule of this Flow waits for its next moment."""
+        return bool(self._calls.get("scheduling"))
+
     def experimental_iterate(
         self, iterable: Iterable[Any], run_once: bool = True, user_key: str = ""
     ) -> Iterator[Any]:

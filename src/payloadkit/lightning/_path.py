@@ -17,6 +17,7 @@ from typing import Any
 
 from payloadkit._payload import Payload
 from payloadkit._ref import PayloadRef
+from payloadkit.app._state import takes_files
 from payloadkit.errors import PayloadNotFoundError
 from payloadkit.stores import Store
 
@@ -77,18 +78,21 @@ class Path(_Base):  # type: ignore[misc]
         return self._pk_ref is not None
 
     def get(self, overwrite: bool = False) -> None:
-        """Fetch the file or folder from the store to this path."""
+        """Fetch the file or folder from the store to this path (files already here are kept
+        unless ``overwrite``)."""
         ref = self._pk_ref
         if ref is None:
             raise PayloadNotFoundError(
                 f"The Path {str(self)!r} was never saved: the Work writing it "
                 f"({self.origin_name or 'none yet'}) must create it in its run() first."
             )
-        if self.exists() and not overwrite:
+        if self.is_file() and not overwrite:
             return
         contents: dict[str, bytes] = Payload.from_ref(ref).value
         for relative, data in contents.items():
             target = pathlib.Path(self, relative) if relative else pathlib.Path(self)
+            if target.exists() and not overwrite:
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
 
@@ -107,14 +111,17 @@ class Path(_Base):  # type: ignore[misc]
     _pk_origin: str
 
     def _pk_state(self, store: Store) -> dict[str, Any]:
-        contents = _contents(pathlib.Path(self))
-        if contents is not None:
-            self._pk_saved = store.put(contents, serializer="pickle")
+        # The file is read where the Work that writes it ran (or when never saved yet);
+        # elsewhere (the Flow passing the Path on) the saved reference travels as it is.
+        if takes_files() or self._pk_ref is None:
+            contents = _contents(pathlib.Path(self))
+            if contents is not None:
+                self._pk_saved = store.put(contents, serializer="pickle")
         return self.to_dict()
 
     def _pk_arrive(self) -> None:
         """Where a Work receives the Path as an argument: fetch the file if it is not here."""
-        if self._pk_ref is not None and not self.exists():
+        if self._pk_ref is not None:
             self.get()
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
