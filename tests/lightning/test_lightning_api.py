@@ -365,7 +365,9 @@ def _counter(x: Any) -> None:
         (Counter("abab"), _counter, Counter(a=4, b=3)),
     ],
 )
-def test_inplace_attribute_state_change(value: Any, update: Any, expected: Any, tmp_path: Any) -> None:
+def test_inplace_attribute_state_change(
+    value: Any, update: Any, expected: Any, tmp_path: Any
+) -> None:
     """In-place changes of containers are in the App's state after the run."""
     app = _app(Transform(value, update, inplace=True), tmp_path)
     app.run()

@@ -64,7 +64,8 @@ def test_path_moves_a_file_and_a_folder(executor: Any, store: pk.Store) -> None:
     record = app.run()
     root: Any = app.root
     assert root.reader.seen == "weightsa"
-    assert root.digest and root.digest in record_digests(record)
+    assert root.digest
+    assert root.digest in record_digests(record)
     assert store.exists(root.digest)
 
 

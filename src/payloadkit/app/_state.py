@@ -31,14 +31,14 @@ __all__ = [
     "apply_state",
     "call_key",
     "carriable",
-    "takes_files",
-    "taking_files",
     "decode_args",
     "decode_value",
     "digests_in",
     "encode_args",
     "encode_value",
     "state_of",
+    "takes_files",
+    "taking_files",
     "work_state",
 ]
 
