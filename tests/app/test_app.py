@@ -165,7 +165,7 @@ def test_work_outside_an_app_is_a_plain_object() -> None:
 
 
 def test_lightning_app_does_not_run_when_built(tmp_path: Any) -> None:
-    """Building a LightningApp runs nothing; run() runs the root Flow once."""
+    """Building a LightningApp runs nothing; run() calls the root Flow until it stops."""
 
     class Counter(L.LightningFlow):
         def __init__(self) -> None:
@@ -174,28 +174,36 @@ def test_lightning_app_does_not_run_when_built(tmp_path: Any) -> None:
 
         def run(self) -> None:
             self.runs += 1
+            if self.runs == 3:
+                self.stop()
 
     app = L.LightningApp(Counter(), storage=tmp_path / "s", executor="inline")
     assert app.root.runs == 0  # type: ignore[attr-defined]
     app.run()
-    assert app.root.runs == 1  # type: ignore[attr-defined]
+    assert app.root.runs == 3  # type: ignore[attr-defined]
+
+
+class _Cloudy(L.LightningWork):
+    def run(self) -> None:
+        pass
 
 
 def test_lightning_arguments_are_ignored_with_one_warning() -> None:
     """Lightning-only arguments are accepted; one warning names them, repeats stay silent."""
     with pytest.warns(L.LightningCompatWarning, match="cloud_compute, port") as caught:
-        L.LightningWork(parallel=True, cloud_compute="gpu", port=8000)
+        _Cloudy(parallel=True, cloud_compute="gpu", port=8000)
     assert len(caught) == 1
-    work = L.LightningWork(parallel=True, cloud_compute="cpu", port=1)  # no second warning
+    work = _Cloudy(parallel=True, cloud_compute="cpu", port=1)  # no second warning
     assert work.parallel is True
     assert work.cache_calls is True
 
 
-def test_lightning_storage_has_payload_only() -> None:
-    """L.storage.Payload is payloadkit's Payload; Lightning's Path explains its absence."""
-    assert L.storage.Payload is pk.Payload
-    with pytest.raises(AttributeError, match="Payload instead"):
-        L.storage.Path  # noqa: B018
+def test_lightning_storage_names() -> None:
+    """L.storage.Payload is a payloadkit Payload; Path and Drive exist; Mount explains itself."""
+    assert issubclass(L.storage.Payload, pk.Payload)
+    assert L.storage.Path("lit://a/b") == L.storage.Path("a/b")
+    with pytest.raises(AttributeError, match="Drive or a Payload"):
+        L.storage.Mount  # noqa: B018
 
 
 def test_import_stays_light() -> None:

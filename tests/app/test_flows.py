@@ -255,7 +255,7 @@ def test_run_record(executor: Any, store: pk.Store) -> None:
     record = app.run()
     assert set(record) == {
         "kind", "format", "run_id", "app", "executor", "started", "ended", "outcome",
-        "error", "works", "payloads",
+        "error", "works", "payloads", "stop_message", "drives",
     }  # fmt: skip
     assert record["kind"] == "payloadkit.run"
     assert record["format"] == 2

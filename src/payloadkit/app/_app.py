@@ -11,9 +11,17 @@ import cloudpickle
 
 from payloadkit.app._executors import Executor, open_executor
 from payloadkit.app._flow import Flow, check_root, works_of
+from payloadkit.app._loop import drive
 from payloadkit.app._protocol import FAILED, INTERRUPTED, SUCCEEDED
-from payloadkit.app._record import NOT_RUN, RUN_RECORD_KIND, new_run_id, now, run_record
-from payloadkit.app._runtime import Runtime
+from payloadkit.app._record import (
+    NOT_RUN,
+    RUN_RECORD_KIND,
+    drive_digests,
+    new_run_id,
+    now,
+    run_record,
+)
+from payloadkit.app._runtime import Host, Runtime
 from payloadkit.app._signals import hold_signals, stop_on_signals
 from payloadkit.app._state import work_state
 from payloadkit.app._work import Work, check_timeout
@@ -35,6 +43,10 @@ class App:
     (``"tcp://host:8786"``). ``work_timeout`` (seconds) limits every call of a Work
     that sets no ``timeout`` of its own. Creating an App runs nothing; :meth:`run` calls
     the root Flow's ``run()`` once, stops the workers and writes a run record to the store.
+    ``loop=True`` calls it again and again instead, as Lightning does, until the Flow calls
+    ``self.stop()``, a Work fails, or an iteration changes nothing while no Work runs
+    (see :mod:`payloadkit.app._loop`); parallel Works then publish their state while
+    they run, and reading it never waits.
 
     ```python
     import payloadkit as pk
@@ -70,8 +82,11 @@ class App:
         *,
         storage_options: Mapping[str, Any] | None = None,
         work_timeout: float | None = None,
+        loop: bool = False,
     ) -> None:
         self.root = check_root(root)
+        #: True: the root Flow's run() is called in a loop (Lightning's model).
+        self.loop = bool(loop)
         self.storage = storage
         self.storage_options = dict(storage_options) if storage_options is not None else None
         self.executor = executor
@@ -107,25 +122,37 @@ class App:
         started = now()
         runtime: Runtime | None = None
         ending: BaseException | None = None
+        stopped: str | None = None
         try:
             with stop_on_signals():
                 try:
-                    hosts = executor.start(
-                        {name: _ship(name, work, store) for name, work in works.items()}
-                    )
-                    runtime = Runtime(store, hosts, works, self.work_timeout)
+                    runtime = self._runtime(store, executor, works)
                     runtime.bind()
-                    self.root.run()
-                    runtime.wait_all()
+                    stopped = drive(self.root, runtime, self.loop)
                 except BaseException as exc:
                     ending = exc
                     raise
                 finally:
                     _close(executor, runtime, ending)
         finally:
-            self._record(store, executor, runtime, works, started, ending)
+            if runtime is not None:
+                works = runtime.works
+            self._record(store, executor, runtime, works, started, ending, stopped)
         assert self.last_record is not None
         return self.last_record
+
+    def _runtime(self, store: Store, executor: Executor, works: dict[str, Work]) -> Runtime:
+        """The runtime of one run, the hosts of the Works that start with the Flow started."""
+
+        def launch(more: dict[str, Work]) -> dict[str, Host]:
+            return executor.start({name: _ship(name, work, store) for name, work in more.items()})
+
+        runtime = Runtime(store, {}, dict(works), self.work_timeout, live=self.loop, launch=launch)
+        executor.on_event = runtime.on_event
+        runtime.hosts.update(launch({n: w for n, w in works.items() if w.start_with_flow}))
+        if self.loop:
+            runtime.discover = lambda: _discover(self.root, runtime)
+        return runtime
 
     def _record(
         self,
@@ -135,6 +162,7 @@ class App:
         works: dict[str, Work],
         started: Any,
         ending: BaseException | None,
+        stopped: str | None = None,
     ) -> None:
         root = type(self.root)
         run_id = new_run_id(started)
@@ -147,6 +175,8 @@ class App:
             outcome=_outcome(ending, runtime),
             error=f"{type(ending).__name__}: {ending}" if ending is not None else None,
             works={name: _entry(name, work, store, runtime) for name, work in works.items()},
+            stop_message=stopped,
+            drives=drive_digests(store),
         )
         self.last_record = record
         try:
@@ -180,7 +210,20 @@ def _entry(name: str, work: Work, store: Store, runtime: Runtime | None) -> dict
         "calls": stats.calls if stats else 0,
         "status": stats.status if stats else NOT_RUN,
         "history": stats.history if stats else [],
+        "stage": work.status.stage,
     }
+
+
+def _discover(root: Flow, runtime: Runtime) -> None:
+    """Take on the Works that appeared under ``root`` since the run started."""
+    known = {id(work) for work in runtime.works.values()}
+    new = {
+        name: work
+        for name, work in works_of(root).items()
+        if id(work) not in known and name not in runtime.works
+    }
+    if new:
+        runtime.add(new)
 
 
 def _ship(name: str, work: Work, store: Store) -> bytes:

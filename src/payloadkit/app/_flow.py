@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from payloadkit.app._status import StopApp
 from payloadkit.app._work import Work
 from payloadkit.errors import ConfigurationError
 
@@ -15,7 +16,8 @@ class Flow:
 
     Works are named by their attribute path from the root Flow: ``root.src``,
     ``root.stage.train``, and ``root.workers.0`` for Works in a list or dict attribute.
-    The root Flow's ``run()`` is called once per :meth:`App.run`.
+    The root Flow's ``run()`` is called once per :meth:`App.run` (again and again with
+    ``App(loop=True)``); ``self.stop(message)`` ends the run there.
 
     ```python
     import payloadkit as pk
@@ -47,6 +49,10 @@ class Flow:
     def run(self) -> Any:
         """Your code: override it to call the Works."""
         raise NotImplementedError(f"{type(self).__qualname__} must define run().")
+
+    def stop(self, end_msg: str = "") -> None:
+        """End the App's run here, as succeeded; ``end_msg`` is printed and recorded."""
+        raise StopApp(end_msg)
 
 
 def works_of(flow: Flow, prefix: str = "root") -> dict[str, Work]:

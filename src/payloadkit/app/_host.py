@@ -12,8 +12,10 @@ to the App's store. Whatever the Work's code raises, ``SystemExit`` and
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import cloudpickle
@@ -21,37 +23,79 @@ import cloudpickle
 from payloadkit._config import configure, settings
 from payloadkit._registry import registry
 from payloadkit._signing import Keyring
-from payloadkit.app._protocol import FAILED, SUCCEEDED, Call, Outcome
+from payloadkit.app._live import Publisher
+from payloadkit.app._protocol import FAILED, SUCCEEDED, Call, Outcome, StateUpdate, Status
 from payloadkit.app._signals import Interrupted
-from payloadkit.app._state import apply_state, decode_args, work_state
+from payloadkit.app._state import apply_state, decode_args, taking_files, work_state
 from payloadkit.app._work import Work
+from payloadkit.errors import WorkError
 from payloadkit.stores import Store
 from payloadkit.stores._opened import store_for_url
 
 __all__ = ["WorkHost", "apply_settings", "failure", "settings_for"]
 
 
-class WorkHost:
-    """Keeps a Work object where it runs and executes calls on it, one at a time."""
+#: Where a host sends what it says while a call runs (Status, StateUpdate).
+Events = Callable[[Status | StateUpdate], None]
 
-    def __init__(self, name: str, work: bytes | Work, store: Store) -> None:
+
+class WorkHost:
+    """Keeps a Work object where it runs and executes calls on it, one at a time.
+
+    With ``events``, each call is announced (a ``Status`` of stage ``running``) and the
+    attributes it sets are published while it runs (``StateUpdate``, see
+    :mod:`payloadkit.app._live`).
+    """
+
+    def __init__(
+        self, name: str, work: bytes | Work, store: Store, events: Events | None = None
+    ) -> None:
         self.name = name
         self.work: Work = cloudpickle.loads(work) if isinstance(work, bytes) else work
         self.store = store
+        self.events = events
 
     def execute(self, call: Call) -> Outcome:
         """Set the state, run, and return the new state (or the error)."""
+        publisher = None
         try:
             apply_state(self.work, call.state, None)
             args, kwargs = decode_args(call.args)
-            self.work.run(*args, **kwargs)
-            return Outcome(
-                call.seq, state=work_state(self.name, self.work, self.store), status=SUCCEEDED
-            )
+            _arrive([*args, *kwargs.values()])
+            if self.events is not None:
+                self.events(Status(call.seq, "running", os.getpid()))
+                publisher = Publisher(self.work, call.seq, self.store, self.events)
+                self.work.__dict__["_pk_publish"] = publisher
+            self._returned(self.work.run(*args, **kwargs))
+            with taking_files():
+                state = work_state(self.name, self.work, self.store)
+            return Outcome(call.seq, state=state, status=SUCCEEDED)
         except Interrupted:
             raise
         except BaseException as exc:  # SystemExit and KeyboardInterrupt end the call only
             return failure(call.seq, exc)
+        finally:
+            if publisher is not None:
+                publisher.close()
+                self.work.__dict__.pop("_pk_publish", None)
+
+    def _returned(self, result: Any) -> None:
+        """Lightning's rule: results travel through state, so a Work's run returns None."""
+        if result is not None and getattr(self.work, "_pk_returns_none", False):
+            raise WorkError(
+                f"Work {self.name} returned {type(result).__qualname__} {str(result)[:80]!r} "
+                "from run(), but a Work's run must return None: results travel through its "
+                "state. Set an attribute instead (self.result = L.storage.Payload(value)).",
+                work=self.name,
+            )
+
+
+def _arrive(values: list[Any]) -> None:
+    """Let arguments that stand for files (``L.storage.Path``) put them in place first."""
+    for value in values:
+        arrive = getattr(value, "_pk_arrive", None)
+        if callable(arrive) and not isinstance(value, type):
+            arrive()
 
 
 def failure(seq: int, exc: BaseException, status: str = FAILED) -> Outcome:

@@ -9,6 +9,9 @@ worker's socket, the Dask executor as actor calls, the inline executor as plain 
 - :class:`Call` (Flow -> worker): one run of the Work, with the Flow's view of its state and
   the arguments; answered first by a :class:`Status` (the call is running, and where) and
   then by exactly one :class:`Outcome`.
+- :class:`StateUpdate` (worker -> Flow, while a call runs): public attributes the Work
+  set, as JSON (payloads saved first, sent as refs), throttled; the Outcome still carries
+  the whole state at the end.
 - :class:`Stop` (Flow -> worker): finish; the worker exits after its current call.
 
 Every message sent to the Flow carries the ``seq`` of the call it concerns, so a host
@@ -39,6 +42,7 @@ __all__ = [
     "Message",
     "Outcome",
     "Ready",
+    "StateUpdate",
     "Status",
     "Stop",
 ]
@@ -99,6 +103,14 @@ class Status:
 
 
 @dataclass(frozen=True)
+class StateUpdate:
+    """Attributes a running call set, by name, in their JSON form (payloads as refs)."""
+
+    seq: int
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Stop:
     """Finish: the worker ends once its current call (if any) is answered."""
 
@@ -151,4 +163,4 @@ class Outcome:
 
 
 #: Any message of the protocol.
-Message = Bootstrap | Ready | Call | Status | Stop | Outcome
+Message = Bootstrap | Ready | Call | Status | StateUpdate | Stop | Outcome

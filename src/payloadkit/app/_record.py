@@ -14,12 +14,22 @@ The record is JSON (``"kind": "payloadkit.run"``, ``"format": 2``)::
          "state": {...},                    # the final state, payloads in dict form
          "calls": int,                      # calls sent to the Work (cached ones skipped)
          "status": "not run" | "succeeded" | "failed" | "timed out" | "interrupted" | "killed",
+         "stage": "not_started" | "started" | "pending" | "running" | "succeeded" | "failed"
+                  | "stopped",              # the Work's Lightning stage at the end
+
          "history": [{                      # one entry per call, in call order
              "call": n, "started": ISO, "ended": ISO | None, "status": ...,
              "inputs": {ARG: DIGEST | [DIGEST, ...]},    # payloads each argument carried
              "outputs": {ATTR: DIGEST | [DIGEST, ...]},  # payloads the state held after
              "error": str | None}]}},
+     "stop_message": str | None,            # what the Flow's stop(message) said, if it stopped
+     "drives": {RECORD: [DIGEST, ...]},     # the payloads of every Drive file in the store
      "payloads": [DIGEST, ...]}             # sorted: every digest the record mentions
+
+``stage``, ``stop_message`` and ``drives`` were added within format 2; readers treat them
+as absent in older records. ``drives`` lists what the store's ``drives`` records (the
+files of ``payloadkit.lightning.storage.Drive``) referenced when the run ended, so that
+garbage collection, which keeps what recent run records reference, keeps Drive files.
 
 ``"killed"``: the process running the call ended under it (a signal, the OOM killer, an
 exit, a lost Dask worker). ``"interrupted"``: the App was stopped (a signal, Ctrl-C, or
@@ -34,24 +44,32 @@ from datetime import UTC, datetime
 from typing import Any
 
 from payloadkit.app._state import digests_in
+from payloadkit.errors import PayloadkitError
+from payloadkit.stores import Store
 
 __all__ = [
+    "DRIVES_KIND",
     "NOT_RUN",
     "RUN_RECORD_KIND",
     "call_entry",
     "digest_map",
+    "drive_digests",
     "isoformat",
     "new_run_id",
     "now",
     "record_digests",
     "run_outcome",
     "run_record",
+    "stop_message",
     "work_entries",
     "work_history",
+    "work_stage",
     "work_status",
 ]
 
 RUN_RECORD_KIND = "runs"
+#: The kind of the records that hold Drive files (one record a file).
+DRIVES_KIND = "drives"
 #: The status of a Work that no call reached.
 NOT_RUN = "not run"
 _FORMAT = 2
@@ -109,6 +127,8 @@ def run_record(
     outcome: str,
     error: str | None,
     works: dict[str, dict[str, Any]],
+    stop_message: str | None = None,
+    drives: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """The record of one run; ``works`` maps names to {"state", "calls", "status", "history"}."""
     record = {
@@ -122,6 +142,8 @@ def run_record(
         "outcome": outcome,
         "error": error,
         "works": works,
+        "stop_message": stop_message,
+        "drives": drives or {},
         "payloads": [],
     }
     record["payloads"] = sorted(record_digests(record))
@@ -172,6 +194,37 @@ def record_digests(record: dict[str, Any]) -> set[str]:
                 values = call.get(side)
                 for value in values.values() if isinstance(values, dict) else ():
                     found |= _strings(value)
+    drives = record.get("drives")
+    for digests in drives.values() if isinstance(drives, dict) else ():
+        found |= _strings(digests)
+    return found
+
+
+def stop_message(record: dict[str, Any]) -> str | None:
+    """What the Flow's ``stop(message)`` said, when the run ended that way with a message."""
+    message = record.get("stop_message")
+    return message if isinstance(message, str) else None
+
+
+def work_stage(record: dict[str, Any], name: str) -> str | None:
+    """The Lightning stage of Work ``name`` at the end of the run (None in older records)."""
+    stage = _entry(record, name).get("stage")
+    return stage if isinstance(stage, str) else None
+
+
+def drive_digests(store: Store) -> dict[str, list[str]]:
+    """The payloads each Drive record of ``store`` references, by record name."""
+    found: dict[str, list[str]] = {}
+    try:
+        names = store.list_records(DRIVES_KIND)
+    except PayloadkitError:
+        return found
+    for name in names:
+        try:
+            record = store.get_record(DRIVES_KIND, name)
+        except PayloadkitError:
+            continue  # deleted meanwhile, or damaged: nothing of it to keep
+        found[name] = sorted(digests_in(record))
     return found
 
 

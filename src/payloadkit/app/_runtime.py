@@ -10,20 +10,40 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import queue
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from payloadkit.app._protocol import INTERRUPTED, TIMED_OUT, Call, Outcome
+from payloadkit.app._protocol import (
+    FAILED,
+    INTERRUPTED,
+    KILLED,
+    TIMED_OUT,
+    Call,
+    Outcome,
+    StateUpdate,
+    Status,
+)
 from payloadkit.app._record import NOT_RUN, call_entry, digest_map, now
 from payloadkit.app._state import EncodedArgs, apply_state, call_key, encode_args, work_state
+from payloadkit.app._status import WorkFailureReasons, WorkStageStatus, make_status
 from payloadkit.app._work import Work
 from payloadkit.errors import WorkError
 from payloadkit.stores import Store
 
-__all__ = ["Host", "Runtime", "WorkStats"]
+__all__ = ["Host", "Runtime", "WorkStats", "active_runtime"]
+
+_active: list[Runtime] = []
+
+
+def active_runtime() -> Runtime | None:
+    """The live runtime driving a Flow in this process, if one is: it adopts new Works."""
+    return _active[-1] if _active else None
 
 
 class Host(Protocol):
@@ -60,10 +80,18 @@ class WorkStats:
     keys: set[str] = field(default_factory=set)
     history: list[dict[str, Any]] = field(default_factory=list)
     running: _Pending | None = None
+    stopped: bool = False
 
 
 class Runtime:
-    """Dispatches the calls of the Works bound to it during one :meth:`App.run`."""
+    """Dispatches the calls of the Works bound to it during one :meth:`App.run`.
+
+    ``live=True`` is the looping model (Lightning's): reading a parallel Work's state
+    never waits, a call to a parallel Work whose call is still in flight is ignored (the
+    looping Flow calls again), and what hosts report while calls run (Status,
+    StateUpdate) is applied by :meth:`poll`, between iterations of the Flow. ``launch``
+    starts hosts for Works that had none yet (started late, or created while running).
+    """
 
     def __init__(
         self,
@@ -71,36 +99,112 @@ class Runtime:
         hosts: dict[str, Host],
         works: dict[str, Work],
         work_timeout: float | None = None,
+        *,
+        live: bool = False,
+        launch: Callable[[dict[str, Work]], dict[str, Host]] | None = None,
     ) -> None:
         self.store = store
         self.hosts = hosts
         self.works = works
         self.work_timeout = work_timeout
+        self.live = live
         self.stats = {name: WorkStats() for name in works}
         #: The status of the call whose failure is propagating, if one is.
         self.failure_status: str | None = None
+        #: Set when a host reported something or a call ended: the loop wakes up.
+        self.changed = threading.Event()
+        self._launch = launch
+        #: Finds Works that appeared under the Flow and adds them (set by the App).
+        self.discover: Callable[[], None] | None = None
+        self._events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._seq = itertools.count(1)
 
     def bind(self) -> None:
         """Make the Works' ``run`` calls go through this runtime."""
         for name, work in self.works.items():
             work.__dict__.update(_pk_runtime=self, _pk_name=name, _pk_pending=None)
+        if self.live:
+            _active.append(self)
 
     def unbind(self) -> None:
         """Make the Works plain objects again."""
+        if self in _active:
+            _active.remove(self)
         for work in self.works.values():
             for key in ("_pk_runtime", "_pk_pending"):
                 work.__dict__.pop(key, None)
 
+    def adopt(self, work: Work) -> bool:
+        """Bind a Work created while the Flow runs, once it hangs under the Flow."""
+        if self.discover is not None:
+            self.discover()
+        return work.__dict__.get("_pk_runtime") is self
+
+    def add(self, works: dict[str, Work]) -> None:
+        """Take on Works that appeared under the Flow while it ran; their hosts start now."""
+        for name, work in works.items():
+            self.works[name] = work
+            self.stats[name] = WorkStats()
+            work.__dict__.update(_pk_runtime=self, _pk_name=name, _pk_pending=None)
+        self._host_for({name: w for name, w in works.items() if w.start_with_flow})
+
+    def _host_for(self, works: dict[str, Work]) -> None:
+        missing = {name: work for name, work in works.items() if name not in self.hosts}
+        if missing and self._launch is not None:
+            self.hosts.update(self._launch(missing))
+
+    def on_event(self, name: str, message: Any) -> None:
+        """A host's report about Work ``name`` (any thread): applied at the next :meth:`poll`."""
+        self._events.put((name, message))
+        self.changed.set()
+
+    def busy(self) -> bool:
+        """True while a parallel call is in flight."""
+        return any(w.__dict__.get("_pk_pending") is not None for w in self.works.values())
+
+    def poll(self) -> bool:
+        """Apply what hosts reported and finish parallel calls that ended; True if any did."""
+        self.changed.clear()
+        moved = False
+        while True:
+            try:
+                name, message = self._events.get_nowait()
+            except queue.Empty:
+                break
+            moved = self._apply_event(name, message) or moved
+        for name, work in list(self.works.items()):
+            pending = work.__dict__.get("_pk_pending")
+            if pending is not None and _ended(pending):
+                work.__dict__["_pk_pending"] = None
+                self._finish(name, work, pending)
+                moved = True
+        return moved
+
+    def _apply_event(self, name: str, message: Any) -> bool:
+        stats = self.stats.get(name)
+        work = self.works.get(name)
+        if stats is None or work is None or stats.running is None:
+            return False
+        if message.seq != stats.running.seq:
+            return False  # about a call that already ended
+        if isinstance(message, Status):
+            _set_stage(work, WorkStageStatus.RUNNING)
+        elif isinstance(message, StateUpdate):
+            apply_state(work, message.state, None)
+        return True
+
     def call(self, work: Work, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Run ``work`` with these arguments where it lives (or skip a cached call)."""
-        self.wait(work)
         name = work.__dict__["_pk_name"]
         stats = self.stats[name]
+        if stats.stopped or (self.live and work.__dict__.get("_pk_pending") is not None):
+            return
+        self.wait(work)
         encoded = _encode(name, args, kwargs, self.store)
         key = call_key(encoded)
         if work.cache_calls and key in stats.keys:
             return
+        self._host_for({name: work})
         state = work_state(name, work, self.store)
         limit = work.timeout if work.timeout is not None else self.work_timeout
         call = Call(next(self._seq), state, encoded, limit)
@@ -109,24 +213,57 @@ class Runtime:
         pending = _Pending(Future(), key, set(state), call.seq, now(), inputs, limit, deadline)
         stats.running = pending  # before submitting: an inline call runs within submit()
         stats.calls += 1
+        work.__dict__["_pk_statuses"] = [make_status(WorkStageStatus.PENDING)]
         pending.future = self.hosts[name].submit(call, work.parallel)
         if work.parallel:
             work.__dict__["_pk_pending"] = pending
+            pending.future.add_done_callback(lambda _: self.changed.set())
             return
         self._finish(name, work, pending)
 
-    def wait(self, work: Work) -> None:
-        """Wait for ``work``'s parallel run, if one is going, and take its state."""
+    def wait(self, work: Work, reading: bool = False) -> None:
+        """Wait for ``work``'s parallel run, if one is going, and take its state.
+
+        In the live model, reading never waits: the Flow sees the state published so far.
+        """
         pending = work.__dict__.get("_pk_pending")
-        if pending is None:
+        if pending is None or (reading and self.live):
             return
         work.__dict__["_pk_pending"] = None
         self._finish(work.__dict__["_pk_name"], work, pending)
 
     def wait_all(self) -> None:
         """Wait for every parallel run still going; raise the first error."""
-        for work in self.works.values():
+        for work in list(self.works.values()):
             self.wait(work)
+
+    def start_work(self, work: Work) -> None:
+        """Start ``work``'s host without a call; its status becomes ``started``."""
+        name = work.__dict__["_pk_name"]
+        self._host_for({name: work})
+        if not work.has_started:
+            work.__dict__["_pk_statuses"] = [make_status(WorkStageStatus.STARTED)]
+
+    def stop_work(self, work: Work) -> None:
+        """End ``work``'s worker (a call in flight is dropped); later calls are ignored."""
+        name = work.__dict__["_pk_name"]
+        stats = self.stats[name]
+        if stats.stopped:
+            return
+        stats.stopped = True
+        work.__dict__["_pk_pending"] = None
+        host = self.hosts.pop(name, None)
+        if stats.running is not None:
+            seq = stats.running.seq
+            reason = "the Flow stopped the Work while this call ran"
+            self._note(stats, Outcome(seq, status=INTERRUPTED), reason)
+            if host is not None:
+                host.cancel(seq)  # what runs the call goes (a Dask worker is restarted)
+        if host is not None:
+            host.stop()
+        statuses = list(work.__dict__.get("_pk_statuses", ()))
+        statuses.append(make_status(WorkStageStatus.STOPPED))
+        work.__dict__["_pk_statuses"] = statuses
 
     def interrupt(self, reason: str) -> None:
         """Record every call still running as interrupted (the App is stopping)."""
@@ -137,13 +274,20 @@ class Runtime:
     def _finish(self, name: str, work: Work, pending: _Pending) -> None:
         outcome = self._result(name, pending)
         stats = self.stats[name]
+        if stats.running is None or stats.running.seq != pending.seq:
+            return  # the Work was stopped meanwhile
         if not outcome.succeeded:
             self._note(stats, outcome, outcome.error_text)
+            reason = _REASONS.get(outcome.status)
+            _set_stage(work, WorkStageStatus.FAILED, _message(outcome), reason)
+            if not work.raise_exception:
+                return
             self.failure_status = outcome.status
             outcome.raise_for(name)
         assert outcome.state is not None
         apply_state(work, outcome.state, pending.state_keys)
         self._note(stats, outcome, None)
+        _set_stage(work, WorkStageStatus.SUCCEEDED)
         stats.keys.add(pending.key)
 
     def _result(self, name: str, pending: _Pending) -> Outcome:
@@ -180,6 +324,37 @@ class Runtime:
             error=error,
         )
         stats.history.append(entry)
+
+
+#: The reason recorded in a failed status, by how the call ended.
+_REASONS = {
+    FAILED: WorkFailureReasons.USER_EXCEPTION,
+    TIMED_OUT: WorkFailureReasons.TIMEOUT,
+    KILLED: WorkFailureReasons.KILLED,
+}
+
+
+def _message(outcome: Outcome) -> str:
+    """The failure's message as Lightning gives it: the exception's text, without its type."""
+    if outcome.status == FAILED and ": " in outcome.error_text:
+        return outcome.error_text.split(": ", 1)[1]
+    return outcome.error_text
+
+
+def _ended(pending: _Pending) -> bool:
+    """True when a parallel call's outcome is in, or its time limit has passed."""
+    if pending.future.done():
+        return True
+    return pending.deadline is not None and time.monotonic() >= pending.deadline
+
+
+def _set_stage(
+    work: Work, stage: str, message: str | None = None, reason: str | None = None
+) -> None:
+    """Add a status to ``work``'s latest call."""
+    statuses = list(work.__dict__.get("_pk_statuses", ()))
+    statuses.append(make_status(stage, message, reason))
+    work.__dict__["_pk_statuses"] = statuses
 
 
 def _encode(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], store: Store) -> EncodedArgs:

@@ -9,10 +9,13 @@ state along never reads payload bytes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib
 import json
 import sys
-from collections.abc import Collection
+import threading
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import cloudpickle
@@ -27,12 +30,15 @@ __all__ = [
     "Uncarriable",
     "apply_state",
     "call_key",
+    "carriable",
     "decode_args",
     "decode_value",
     "digests_in",
     "encode_args",
     "encode_value",
     "state_of",
+    "takes_files",
+    "taking_files",
     "work_state",
 ]
 
@@ -62,6 +68,48 @@ class Uncarriable(ValueError):
         return attribute + "".join(self.where)
 
 
+#: State kinds beyond JSON and Payloads, by their ``kind`` marker: where their decoder lives.
+#: An object of such a kind encodes itself through a ``_pk_state(store)`` method.
+_KINDS = {
+    "payloadkit.lightning.Path": "payloadkit.lightning._path:path_from_state",
+    "payloadkit.lightning.Drive": "payloadkit.lightning._drive:drive_from_state",
+}
+#: The key of a Payload's dict form naming the Lightning Payload class that made it.
+LIGHTNING_PAYLOAD = "lightning"
+
+
+_where = threading.local()
+
+
+@contextlib.contextmanager
+def taking_files() -> Iterator[None]:
+    """Within: state taken where the Work ran, so file-backed state reads its files again."""
+    before = getattr(_where, "files", False)
+    _where.files = True
+    try:
+        yield
+    finally:
+        _where.files = before
+
+
+def takes_files() -> bool:
+    """True inside :func:`taking_files` (in this thread)."""
+    return bool(getattr(_where, "files", False))
+
+
+def carriable(value: Any) -> bool:
+    """True when ``value`` can be state: JSON values, Payloads and state kinds, nested."""
+    if value is None or isinstance(value, bool | int | float | str | Payload):
+        return True
+    if hasattr(value, "_pk_state"):
+        return True
+    if isinstance(value, list | tuple):
+        return all(carriable(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and carriable(item) for key, item in value.items())
+    return False
+
+
 def encode_value(value: Any, store: Store) -> Any:
     """``value`` as JSON with Payloads saved to ``store`` in dict form, else NOT_STATE.
 
@@ -71,6 +119,9 @@ def encode_value(value: Any, store: Store) -> Any:
         return value
     if isinstance(value, int):
         return _carriable_int(value)
+    hook = getattr(value, "_pk_state", None)
+    if hook is not None and not isinstance(value, type):
+        return hook(store)
     if isinstance(value, Payload):
         return {"kind": "payloadkit.Payload", "ref": value.save(store).to_dict()}
     if isinstance(value, list | tuple):
@@ -107,12 +158,21 @@ def _carriable_int(value: int) -> int:
 def decode_value(data: Any) -> Any:
     """The value :func:`encode_value` encoded, Payloads rebuilt lazily from their refs."""
     if Payload.is_dict_form(data):
+        if LIGHTNING_PAYLOAD in data:
+            return _decoder("payloadkit.lightning._payload:payload_from_state")(data)
         return Payload.from_dict(data)
+    if isinstance(data, dict) and data.get("kind") in _KINDS:
+        return _decoder(_KINDS[data["kind"]])(data)
     if isinstance(data, list):
         return [decode_value(item) for item in data]
     if isinstance(data, dict):
         return {key: decode_value(item) for key, item in data.items()}
     return data
+
+
+def _decoder(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def state_of(obj: object, store: Store) -> dict[str, Any]:

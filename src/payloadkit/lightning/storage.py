@@ -1,24 +1,26 @@
-"""``L.storage.Payload``: payloadkit's Payload under Lightning's name.
+"""Lightning's storage API: ``Payload``, ``Path`` and ``Drive``, all moving through the store.
 
-Lightning's ``Path`` and ``Drive`` have no counterpart here; wrap the object in a
-Payload instead (files can be read into one, or kept in the store they already live in).
+- :class:`Payload` wraps an object (``self.df = L.storage.Payload(df)``).
+- :class:`Path` is a file or folder a Work writes and other Works read.
+- :class:`Drive` is a named folder shared by every Work (``put``, ``get``, ``list``,
+  ``delete``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from payloadkit._payload import Payload
+from payloadkit.lightning._drive import Drive
+from payloadkit.lightning._path import Path
+from payloadkit.lightning._payload import Payload
 
-__all__ = ["Payload"]
-
-_UNSUPPORTED = ("Path", "Drive", "Mount")
+__all__ = ["Drive", "Path", "Payload"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _UNSUPPORTED:
+    if name == "Mount":
         raise AttributeError(
-            f"payloadkit.lightning.storage has no {name}: only Lightning's Payload API is "
-            "provided. Wrap the object (or the file's contents) in storage.Payload instead."
+            "payloadkit.lightning.storage has no Mount: cloud buckets mounted into a Work "
+            "are Lightning's cloud. Read the files through a Drive or a Payload instead."
         )
     raise AttributeError(f"module 'payloadkit.lightning.storage' has no attribute {name!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from payloadkit._urls import protocol_of
@@ -23,6 +24,13 @@ class Executor(ABC):
         self.store = store
         #: The store's options for workers (None: those configured for its URL).
         self.storage_options = storage_options
+        #: Where hosts report a call's Status and StateUpdates, by Work name (set by the App).
+        self.on_event: Callable[[str, Any], None] | None = None
+
+    def event(self, name: str, message: Any) -> None:
+        """Pass a host's message about Work ``name`` on to the App, if it listens."""
+        if self.on_event is not None:
+            self.on_event(name, message)
 
     @abstractmethod
     def start(self, works: dict[str, bytes]) -> dict[str, Host]:

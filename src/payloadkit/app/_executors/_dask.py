@@ -16,18 +16,20 @@ be stopped otherwise), which also ends the other actors that worker held.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import sys
 import threading
 import uuid
 import warnings
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from payloadkit._urls import is_local
 from payloadkit.app._executors._base import Executor, refuse_memory_store
 from payloadkit.app._host import WorkHost, apply_settings, failure, settings_for
-from payloadkit.app._protocol import KILLED, Call, Outcome
+from payloadkit.app._protocol import KILLED, Call, Outcome, StateUpdate, Status
 from payloadkit.app._runtime import Host
 from payloadkit.app._warmup import start_warm_up
 from payloadkit.errors import ConfigurationError
@@ -66,12 +68,26 @@ def _install_routers() -> None:
 
 
 class WorkActor:
-    """Lives on a Dask worker as an Actor and keeps one Work between its runs."""
+    """Lives on a Dask worker as an Actor and keeps one Work between its runs.
 
-    def __init__(self, name: str, work: bytes, blob: dict[str, Any]) -> None:
+    What a call says while it runs (its Status, its StateUpdates) goes to the App as
+    events of ``topic`` on the scheduler, which the App's client subscribes to.
+    """
+
+    def __init__(self, name: str, work: bytes, blob: dict[str, Any], topic: str) -> None:
+        import distributed
+
         _install_routers()
-        self._host = WorkHost(name, work, apply_settings(blob))
+        self._worker = distributed.get_worker()
+        self._topic = topic
+        self._host = WorkHost(name, work, apply_settings(blob), events=self._event)
         start_warm_up()  # in the background: the first run should not pay for first use
+
+    def _event(self, message: Status | StateUpdate) -> None:
+        if isinstance(message, Status):
+            self._worker.log_event(self._topic, {"seq": message.seq, "stage": message.stage})
+        else:
+            self._worker.log_event(self._topic, {"seq": message.seq, "state": message.state})
 
     def execute(self, call: Call) -> Outcome:
         """Run one call, capturing what it prints."""
@@ -98,11 +114,22 @@ def _print_output(name: str, output: list[tuple[str, str]]) -> None:
 
 
 class _DaskHost:
-    def __init__(self, client: Any, name: str, work: bytes, blob: dict[str, Any], worker: str):
+    def __init__(
+        self,
+        client: Any,
+        name: str,
+        work: bytes,
+        blob: dict[str, Any],
+        worker: str,
+        events: Callable[[Any], None],
+    ):
         self.name = name
         self._client = client
         self._work, self._blob = work, blob
         self._worker = worker
+        self._events = events
+        self._topic = f"payloadkit-live-{uuid.uuid4().hex}"
+        client.subscribe_topic(self._topic, self._received)
         self._future = self._start_actor()
         self._actor: Any = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=name)
@@ -113,12 +140,20 @@ class _DaskHost:
             self.name,
             self._work,
             self._blob,
+            self._topic,
             actor=True,
             workers=[self._worker],
             allow_other_workers=True,  # when its worker is gone, another one takes it
             pure=False,
             key=f"payloadkit-work-{self.name}-{uuid.uuid4().hex[:8]}",
         )
+
+    def _received(self, event: tuple[float, dict[str, Any]]) -> None:
+        message = event[1]
+        if "state" in message:
+            self._events(StateUpdate(message["seq"], message["state"]))
+        else:
+            self._events(Status(message["seq"], message["stage"], 0))
 
     def submit(self, call: Call, parallel: bool) -> Future[Outcome]:
         return self._thread.submit(self._execute, call)
@@ -161,6 +196,8 @@ class _DaskHost:
         self._thread.shutdown(wait=False, cancel_futures=True)
         self._actor = None
         self._future.release()
+        with contextlib.suppress(Exception):
+            self._client.unsubscribe_topic(self._topic)
 
 
 def _killed(seq: int, exc: BaseException) -> Outcome:
@@ -236,8 +273,11 @@ class DaskExecutor(Executor):
                 "some, or wait for them before running the App."
             )
         hosts: dict[str, Host] = {}
+        placed = len(self._hosts)
         for index, (name, work) in enumerate(works.items()):
-            host = _DaskHost(self.client, name, work, blob, workers[index % len(workers)])
+            where = workers[(placed + index) % len(workers)]
+            events = functools.partial(self.event, name)
+            host = _DaskHost(self.client, name, work, blob, where, events)
             self._hosts.append(host)
             hosts[name] = host
         return hosts

@@ -16,12 +16,13 @@ must be stopped for real.
 
 from __future__ import annotations
 
+import functools
 import threading
 from concurrent.futures import Future
 from typing import Any, ClassVar
 
 from payloadkit.app._executors._base import Executor
-from payloadkit.app._host import WorkHost, failure
+from payloadkit.app._host import Events, WorkHost, failure
 from payloadkit.app._protocol import Call, Outcome
 from payloadkit.app._runtime import Host
 from payloadkit.stores import Store
@@ -30,10 +31,10 @@ __all__ = ["InlineExecutor"]
 
 
 class _InlineHost:
-    def __init__(self, name: str, work: bytes, store: Store) -> None:
+    def __init__(self, name: str, work: bytes, store: Store, events: Events) -> None:
         self.name = name
-        self._work, self._store = work, store
-        self._host = WorkHost(name, work, store)
+        self._work, self._store, self._events = work, store, events
+        self._host = WorkHost(name, work, store, events)
         self._threads: dict[int, threading.Thread] = {}
 
     def submit(self, call: Call, parallel: bool) -> Future[Outcome]:
@@ -54,7 +55,7 @@ class _InlineHost:
     def cancel(self, seq: int) -> None:
         # The thread cannot be stopped; it is left to finish on the old copy of the Work.
         self._threads.pop(seq, None)
-        self._host = WorkHost(self.name, self._work, self._store)
+        self._host = WorkHost(self.name, self._work, self._store, self._events)
 
     def stop(self) -> None:
         # Calls still running when the App ends (it was interrupted, or another Work
@@ -79,7 +80,10 @@ class InlineExecutor(Executor):
         self._hosts: list[_InlineHost] = []
 
     def start(self, works: dict[str, bytes]) -> dict[str, Host]:
-        hosts = {name: _InlineHost(name, work, self.store) for name, work in works.items()}
+        hosts = {
+            name: _InlineHost(name, work, self.store, functools.partial(self.event, name))
+            for name, work in works.items()
+        }
         self._hosts.extend(hosts.values())
         return dict(hosts)
 

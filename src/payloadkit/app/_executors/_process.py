@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any, ClassVar
@@ -31,7 +33,16 @@ import payloadkit
 from payloadkit.app._executors._base import Executor, refuse_memory_store
 from payloadkit.app._executors._relay import Relay
 from payloadkit.app._host import settings_for
-from payloadkit.app._protocol import KILLED, Bootstrap, Call, Outcome, Ready, Status, Stop
+from payloadkit.app._protocol import (
+    KILLED,
+    Bootstrap,
+    Call,
+    Outcome,
+    Ready,
+    StateUpdate,
+    Status,
+    Stop,
+)
 from payloadkit.app._runtime import Host
 from payloadkit.app._signals import kill_group
 from payloadkit.stores import Store
@@ -45,8 +56,11 @@ _SYNC_WAIT = 10.0
 class _Worker:
     """One worker process and the threads that read its socket and its output."""
 
-    def __init__(self, name: str, work: bytes, blob: dict[str, Any]) -> None:
+    def __init__(
+        self, name: str, work: bytes, blob: dict[str, Any], events: Callable[[Any], None]
+    ) -> None:
         self.name = name
+        self._events = events
         parent, child = socket.socketpair()
         with child:
             self.proc = subprocess.Popen(
@@ -106,6 +120,9 @@ class _Worker:
         match message:
             case Status(seq=seq):
                 self.running.add(seq)
+                self._events(message)
+            case StateUpdate():
+                self._events(message)
             case Outcome(seq=0):  # the Work could not be loaded in the worker
                 self._break(message)
             case Outcome(seq=seq):
@@ -184,10 +201,12 @@ def _how_it_ended(code: int | None) -> str:
 class _ProcessHost:
     """The parent's side of one Work: its current worker, replaced when it had to go."""
 
-    def __init__(self, name: str, work: bytes, blob: dict[str, Any]) -> None:
+    def __init__(
+        self, name: str, work: bytes, blob: dict[str, Any], events: Callable[[Any], None]
+    ) -> None:
         self.name = name
-        self._work, self._blob = work, blob
-        self._worker = _Worker(name, work, blob)
+        self._work, self._blob, self._events = work, blob, events
+        self._worker = _Worker(name, work, blob, events)
 
     def submit(self, call: Call, parallel: bool) -> Future[Outcome]:
         if self._worker.broken is not None and self._worker.broken.seq != 0:
@@ -199,7 +218,7 @@ class _ProcessHost:
         self._replace()
 
     def _replace(self) -> None:
-        old, self._worker = self._worker, _Worker(self.name, self._work, self._blob)
+        old, self._worker = self._worker, _Worker(self.name, self._work, self._blob, self._events)
         old.stop()
 
     def stop(self) -> None:
@@ -228,7 +247,7 @@ class ProcessExecutor(Executor):
         blob = settings_for(self.store, self.storage_options)
         hosts: dict[str, Host] = {}
         for name, work in works.items():
-            host = _ProcessHost(name, work, blob)
+            host = _ProcessHost(name, work, blob, functools.partial(self.event, name))
             self._hosts.append(host)
             hosts[name] = host
         return hosts

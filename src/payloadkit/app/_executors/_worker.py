@@ -4,7 +4,8 @@ The parent (process ``PID``) passes one end of a socket pair as file descriptor 
 Over it flow the messages of :mod:`payloadkit.app._protocol`: first a ``Bootstrap`` that
 configures this process (the App's store, its storage options, signing keys, and the
 parent's ``sys.path``) and carries the pickled Work; then calls, each answered with a
-``Status`` when it starts and an ``Outcome`` when it ends. The settings travel only
+``Status`` when it starts, ``StateUpdate`` messages while it sets attributes, and an
+``Outcome`` when it ends. The settings travel only
 through this private channel. Once the Work is loaded, the worker warms up in the
 background (``payloadkit.app._warmup``), so that its first call does not pay for first
 use. After each call the worker writes a sync marker on stdout and stderr, so that the
@@ -18,6 +19,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 from multiprocessing.connection import Connection
 
 SYNC_MARK = b"\x1epayloadkit-sync "
@@ -34,18 +36,24 @@ def _sync(seq: int) -> None:
 def serve(conn: Connection) -> None:
     """Answer calls until the parent says stop or goes away."""
     from payloadkit.app._host import WorkHost, apply_settings, failure
-    from payloadkit.app._protocol import Call, Ready, Status, Stop
+    from payloadkit.app._protocol import Call, Ready, Stop
     from payloadkit.app._warmup import start_warm_up
+
+    lock = threading.Lock()
+
+    def send(message: object) -> None:  # live state comes from other threads too
+        with lock:
+            conn.send(message)
 
     boot = conn.recv()
     try:
-        host = WorkHost(boot.name, boot.work, apply_settings(boot.settings))
+        host = WorkHost(boot.name, boot.work, apply_settings(boot.settings), events=send)
     except BaseException as exc:
-        conn.send(failure(0, exc))
+        send(failure(0, exc))
         return
     # With the Work loaded, its modules are imported: warm up what its payloads will use.
     start_warm_up()
-    conn.send(Ready(os.getpid()))
+    send(Ready(os.getpid()))
     while True:
         try:
             message = conn.recv()
@@ -54,10 +62,9 @@ def serve(conn: Connection) -> None:
         if isinstance(message, Stop):
             return
         if isinstance(message, Call):
-            conn.send(Status(message.seq, "running", os.getpid()))
-            outcome = host.execute(message)
+            outcome = host.execute(message)  # sends a Status first, StateUpdates meanwhile
             _sync(outcome.seq)
-            conn.send(outcome)
+            send(outcome)
 
 
 def main() -> None:

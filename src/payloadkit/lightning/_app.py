@@ -1,0 +1,74 @@
+"""LightningApp: an App that loops over its root Flow, as Lightning's does."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from payloadkit.app import App, Flow, Work
+from payloadkit.lightning._flow import LightningFlow
+from payloadkit.lightning._ignored import ignore
+from payloadkit.stores import Store
+
+__all__ = ["LightningApp"]
+
+
+class _RootFlow(LightningFlow):
+    """The Flow Lightning puts around a Work given as an App's root: it runs the Work."""
+
+    def __init__(self, work: Work) -> None:
+        super().__init__()
+        self.work = work
+
+    def run(self) -> None:
+        self.work.run()
+
+
+class LightningApp(App):
+    """Lightning's LightningApp: building it runs nothing; :meth:`run` (or ``payloadkit run
+    FILE``) calls the root Flow's ``run()`` in a loop until it calls ``self.stop()``, a Work
+    fails, or nothing changes any more and no Work runs.
+
+    Lightning's own arguments (``info``, ``flow_cloud_compute``, ``log_level``,
+    ``root_path``, ...) are accepted and ignored, with one warning. ``storage`` and
+    ``executor`` are payloadkit's (see :class:`payloadkit.App`); by default each Work
+    runs in its own process, as in Lightning. A Work given as the root is wrapped in a
+    Flow that runs it.
+
+    ```python
+    import payloadkit.lightning as L
+
+    class Root(L.LightningFlow):
+        def run(self):
+            self.stop("done")
+
+    app = L.LightningApp(Root())          # nothing runs here
+    assert app.executor == "process"
+    ```
+    """
+
+    def __init__(
+        self,
+        root: Flow | Work,
+        storage: str | os.PathLike[str] | Store | None = None,
+        executor: Any = "process",
+        **ignored: Any,
+    ) -> None:
+        storage_options = ignored.pop("storage_options", None)
+        work_timeout = ignored.pop("work_timeout", None)
+        flow = _RootFlow(root) if isinstance(root, Work) else root
+        super().__init__(
+            flow,
+            storage,
+            executor,
+            storage_options=storage_options,
+            work_timeout=work_timeout,
+            loop=True,
+        )
+        ignore("LightningApp", ignored)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The root Flow's state in Lightning's form."""
+        state = getattr(self.root, "state", None)
+        return state if isinstance(state, dict) else {}

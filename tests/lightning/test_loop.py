@@ -1,0 +1,328 @@
+"""The loop of LightningApp on every executor: stop, live state, status, control, caching."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import pytest
+
+import payloadkit as pk
+import payloadkit.lightning as L
+from payloadkit.app._record import stop_message, work_history, work_stage
+from payloadkit.errors import WorkError
+
+
+class Source(L.LightningWork):
+    def __init__(self) -> None:
+        super().__init__()
+        self.value = None
+
+    def run(self) -> None:
+        self.value = L.storage.Payload([1, 2, 3])
+
+
+class Sink(L.LightningWork):
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def run(self, payload: Any) -> None:
+        self.total = sum(payload.value)
+
+
+class Pipeline(L.LightningFlow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.src = Source()
+        self.dst = Sink()
+
+    def run(self) -> None:
+        self.src.run()
+        self.dst.run(self.src.value)
+
+
+def test_loop_ends_when_nothing_changes(executor: Any, store: pk.Store) -> None:
+    """A Flow that never calls stop() ends once an iteration changes nothing; cached calls
+    run once."""
+    app = L.LightningApp(Pipeline(), storage=store, executor=executor)
+    record = app.run()
+    assert record["outcome"] == "succeeded"
+    assert app.root.dst.total == 6  # type: ignore[attr-defined]
+    assert record["works"]["root.src"]["calls"] == 1
+    assert record["works"]["root.dst"]["calls"] == 1
+    assert work_stage(record, "root.dst") == "succeeded"
+
+
+class Stopping(L.LightningFlow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.src = Source()
+        self.iterations = 0
+
+    def run(self) -> None:
+        self.iterations += 1
+        self.src.run()
+        if self.src.has_succeeded and self.iterations >= 3:
+            self.stop("Application End!")
+
+
+def test_stop_message_is_printed_and_recorded(
+    executor: Any, store: pk.Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """self.stop(message) ends the loop as succeeded; the message is printed and recorded."""
+    app = L.LightningApp(Stopping(), storage=store, executor=executor)
+    record = app.run()
+    assert record["outcome"] == "succeeded"
+    assert stop_message(record) == "Application End!"
+    assert "Application End!" in capsys.readouterr().out
+    assert app.root.iterations == 3  # type: ignore[attr-defined]
+
+
+class Gated(L.LightningWork):
+    def __init__(self, gate: str) -> None:
+        super().__init__(parallel=True)
+        self.progress = 0
+        self.partial = None
+        self._gate = gate
+
+    def run(self) -> None:
+        self.progress = 1
+        self.partial = L.storage.Payload(list(range(10)))
+        deadline = time.monotonic() + 120
+        while not os.path.exists(self._gate):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Flow never reacted to the live state")
+            time.sleep(0.01)
+        self.progress = 2
+
+
+class Watcher(L.LightningFlow):
+    def __init__(self, gate: str) -> None:
+        super().__init__()
+        self.work = Gated(gate)
+        self.gate = gate
+        self.seen: dict[str, Any] = {}
+
+    def run(self) -> None:
+        self.work.run()
+        if self.work.progress == 1 and self.work.partial is not None and not self.seen:
+            self.seen = {
+                "running": self.work.is_running,
+                "loaded": self.work.partial.is_loaded,
+                "digest": self.work.partial.ref.digest,
+            }
+            open(self.gate, "w").close()
+        if self.work.has_succeeded:
+            self.stop()
+
+
+def test_parallel_work_state_is_live(executor: Any, store: pk.Store, tmp_path: Any) -> None:
+    """A parallel Work's attributes reach the Flow while it runs (payloads as refs, never
+    loaded by the Flow); the Flow reacts and the Work finishes."""
+    app = L.LightningApp(Watcher(str(tmp_path / "gate")), storage=store, executor=executor)
+    app.run()
+    root: Any = app.root
+    assert root.seen["running"] is True
+    assert root.seen["loaded"] is False
+    assert root.seen["digest"] == root.work.partial.ref.digest
+    assert root.work.progress == 2
+
+
+class Fails(L.LightningWork):
+    def __init__(self) -> None:
+        super().__init__(raise_exception=False)
+
+    def run(self, value: int) -> None:
+        if value:
+            raise ValueError(f"The provided value was {value}")
+
+
+class Statuses(L.LightningFlow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.work = Fails()
+        self.counter = 0
+        self.stages: list[str] = []
+
+    def run(self) -> None:
+        self.stages.append(self.work.status.stage)
+        if self.work.has_failed:
+            self.stop(self.work.status.message or "")
+        self.work.run(self.counter)
+        self.counter += 1
+
+
+def test_failure_recorded_in_status_without_raise(executor: Any, store: pk.Store) -> None:
+    """raise_exception=False records a failed call in the Work's status (stage, reason,
+    message) instead of ending the App."""
+    app = L.LightningApp(Statuses(), storage=store, executor=executor)
+    record = app.run()
+    root: Any = app.root
+    assert root.stages == ["not_started", "succeeded", "failed"]
+    assert root.work.status.reason == "user_exception"
+    assert stop_message(record) == "The provided value was 1"
+    assert [call["status"] for call in work_history(record, "root.work")] == [
+        "succeeded",
+        "failed",
+    ]
+
+
+class Raises(L.LightningWork):
+    def run(self) -> None:
+        raise ValueError("broken")
+
+
+class RaisesFlow(L.LightningFlow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.work = Raises()
+
+    def run(self) -> None:
+        self.work.run()
+
+
+def test_failure_ends_the_loop(executor: Any, store: pk.Store) -> None:
+    """A failed Work (raise_exception=True) ends the App with a WorkError naming it."""
+    app = L.LightningApp(RaisesFlow(), storage=store, executor=executor)
+    with pytest.raises(WorkError, match=r"root\.work"):
+        app.run()
+    assert app.last_record is not None
+    assert work_stage(app.last_record, "root.work") == "failed"
+
+
+class Forever(L.LightningWork):
+    def __init__(self) -> None:
+        super().__init__(parallel=True)
+        self.started = False
+
+    def run(self) -> None:
+        self.started = True
+        while True:
+            time.sleep(0.05)
+
+
+class StopsWork(L.LightningFlow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.work = Forever()
+        self.stopped_seen = False
+
+    def run(self) -> None:
+        self.work.run()
+        if self.work.has_stopped:
+            self.stopped_seen = True
+            self.stop("stopped")
+        elif self.work.started:
+            self.work.stop()
+
+
+def test_work_stop_ends_a_running_work(executor: Any, store: pk.Store) -> None:
+    """work.stop() ends a running parallel Work; its status becomes stopped and the loop
+    goes on."""
+    if executor == "inline":
+        pytest.skip("a thread cannot be stopped: the inline executor only stops waiting")
+    app = L.LightningApp(StopsWork(), storage=store, executor=executor)
+    record = app.run()
+    assert app.root.stopped_seen is True  # type: ignore[attr-defined]
+    assert work_stage(record, "root.work") == "stopped"
+
+
+class Count(L.LightningWork):
+    def __init__(self, cache_calls: bool, parallel: bool) -> None:
+        super().__init__(cache_calls=cache_calls, parallel=parallel, start_with_flow=False)
+        self.counter = 0
+
+    def run(self) -> None:
+        self.counter += 1
+
+
+class StartStop(L.LightningFlow):
+    def __init__(self, cache_calls: bool, parallel: bool) -> None:
+        super().__init__()
+        self.w = Count(cache_calls, parallel)
+        self.finish = False
+        self.refused = ""
+
+    def run(self) -> None:
+        if self.finish:
+            self.stop()
+        if self.w.status.stage == L.WorkStageStatus.STOPPED:
+            try:
+                self.w.start()
+            except Exception as exc:
+                self.refused = str(exc)
+            self.finish = True
+        if self.w.status.stage == L.WorkStageStatus.NOT_STARTED:
+            self.w.start()
+        if self.w.status.stage == L.WorkStageStatus.STARTED:
+            self.w.run()
+        if self.w.counter == 1:
+            self.w.stop()
+
+
+@pytest.mark.parametrize("cache_calls", [False, True])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_start_run_stop(cache_calls: bool, parallel: bool, store: pk.Store) -> None:
+    """start() starts a Work that does not start with the Flow; a stopped Work cannot be
+    started again (Lightning's test of start/stop, in the process executor)."""
+    app = L.LightningApp(StartStop(cache_calls, parallel), storage=store, executor="process")
+    app.run()
+    root: Any = app.root
+    assert root.w.counter == 1
+    assert "A work can be started only once for now." in root.refused
+
+
+class Model(L.LightningWork):
+    def __init__(self, factor: int) -> None:
+        super().__init__(parallel=True)
+        self.factor = factor
+        self.score = None
+
+    def run(self, data: Any) -> None:
+        self.score = sum(data.value) * self.factor
+
+
+class Dag(L.LightningFlow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.data = Source()
+        self.models = L.structures.Dict(double=Model(2), triple=Model(3))
+        self.scores: dict[str, int] = {}
+        self.has_completed = False
+
+    def run(self) -> None:
+        self.data.run()
+        for name, model in self.models.items():
+            model.run(self.data.value)
+            if model.score is not None:
+                self.scores[name] = model.score
+        if len(self.scores) == len(self.models):
+            self.has_completed = True
+
+
+class Scheduled(L.LightningFlow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.dags = L.structures.List()
+
+    def run(self) -> None:
+        if not self.dags:
+            self.dags.append(Dag())
+        for dag in self.dags:
+            if not dag.has_completed:
+                dag.run()
+            else:
+                self.stop("completed")
+
+
+def test_works_created_while_running(executor: Any, store: pk.Store) -> None:
+    """Works added under the Flow while it loops (a Flow appended to a structures.List) get
+    hosts and run where the executor puts them, named by their path."""
+    app = L.LightningApp(Scheduled(), storage=store, executor=executor)
+    record = app.run()
+    dag: Any = app.root.dags[0]  # type: ignore[attr-defined]
+    assert dag.scores == {"double": 12, "triple": 18}
+    assert "root.dags.0.models.double" in record["works"]
+    assert dag.models["triple"].name == "root.dags.0.models.triple"
