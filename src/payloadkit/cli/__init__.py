@@ -20,7 +20,12 @@ from payloadkit.errors import PayloadkitError
 __all__ = ["build_parser", "main"]
 
 #: Modules that contribute commands, in the order they appear in ``--help``.
-COMMAND_MODULES = ("payloadkit.cli._run", "payloadkit.cli._store", "payloadkit.cli._serializers")
+COMMAND_MODULES = (
+    "payloadkit.cli._run",
+    "payloadkit.cli._store",
+    "payloadkit.cli._tags",
+    "payloadkit.cli._serializers",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
