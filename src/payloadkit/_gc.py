@@ -12,7 +12,10 @@ Garbage collection keeps, by rule:
 3. objects without a manifest, files in ``tmp/`` and (on S3) multipart uploads never
    completed that are younger than an hour, whatever the cutoff (they may be writes in
    progress), and those whose age cannot be told;
-4. whatever it cannot read (a damaged manifest or run record) and every file payloadkit
+4. every payload a tag points at now and, with ``keep_history=N``, the payloads of the
+   N newest changes of every tag's history (the current one among them), tags set while
+   the collection runs included;
+5. whatever it cannot read (a damaged manifest or run record) and every file payloadkit
    did not write: ``payloadkit verify`` reports those; gc never deletes them.
 
 While it runs, a collection holds a lease (:mod:`payloadkit.stores._lease`) that writers
@@ -37,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from payloadkit._layout import parse_key
+from payloadkit._layout import TAGS_PREFIX, parse_key
 from payloadkit._maintenance import (
     IN_PROGRESS_GRACE,
     RUNS,
@@ -52,6 +55,7 @@ from payloadkit._maintenance import (
 from payloadkit.errors import IntegrityError, PayloadNotFoundError, StoreError
 from payloadkit.stores import IncompleteUploads, LocalBackend, Store
 from payloadkit.stores._lease import LEASE_FOR, GcLease
+from payloadkit.stores._tags import read_log
 
 __all__ = ["GcReport", "collect_garbage", "referenced_digests", "run_records"]
 
@@ -150,7 +154,9 @@ class _Plan:
     payload_cutoff: datetime
     leftover_cutoff: datetime
     keep_runs: int
+    keep_history: int = 1
     seen_runs: set[str] = field(default_factory=set)
+    seen_tags: set[str] = field(default_factory=set)
     protected: set[str] = field(default_factory=set)
 
 
@@ -159,6 +165,7 @@ def collect_garbage(
     store: Store,
     *,
     keep_runs: int = 10,
+    keep_history: int = 1,
     older_than: timedelta = timedelta(days=30),
     dry_run: bool = True,
     now: datetime | None = None,
@@ -166,10 +173,11 @@ def collect_garbage(
     """Remove what no kept run references and what crashed writes left behind.
 
     A dry run (the default) only reports. See this module's docstring for the rules that
-    make it safe against writers running at the same time.
+    make it safe against writers running at the same time. ``keep_history``: how many of
+    the newest changes of each tag keep their payloads (at least the current one).
     """
-    if keep_runs < 0 or older_than < timedelta(0):
-        raise ValueError("keep_runs and older_than must not be negative")
+    if keep_runs < 0 or keep_history < 0 or older_than < timedelta(0):
+        raise ValueError("keep_runs, keep_history and older_than must not be negative")
     marker = store.require_store()
     started = now or datetime.now(UTC)
     cutoff = started - older_than
@@ -179,6 +187,7 @@ def collect_garbage(
         min(cutoff, started - marker.grace),
         min(cutoff, started - IN_PROGRESS_GRACE),
         keep_runs,
+        keep_history,
     )
     report = GcReport(store.url, dry_run, cutoff.isoformat(timespec="seconds"))
     report.payload_cutoff = plan.payload_cutoff.isoformat(timespec="seconds")
@@ -206,6 +215,7 @@ def _survey(store: Store, plan: _Plan, report: GcReport) -> tuple[list[Finding],
     for record in records:
         if record["run_id"] in report.kept_runs:
             plan.protected |= referenced_digests(record)
+    _add_new_tags(store, plan)
     found = inventory(store)
     candidates = [] if damaged else _payload_candidates(store, found, plan, report)
     leftovers = _leftover_candidates(store, found, plan)
@@ -230,6 +240,7 @@ def _collect(
     for finding in candidates:
         lease.check()
         _add_new_runs(store, plan)
+        _add_new_tags(store, plan)
         removed = _remove_payload(store, finding, plan)
         (report.removed if removed else report.spared).append(finding)
     uploads = [f for f in leftovers if f.kind == "upload"]
@@ -303,6 +314,17 @@ def _add_new_runs(store: Store, plan: _Plan) -> None:
             plan.protected |= referenced_digests(store.get_record(RUNS, name))
 
 
+def _add_new_tags(store: Store, plan: _Plan) -> None:
+    """Protect what tags point at (and their kept history), re-reading only tags that changed."""
+    keys = {info.key for info in store.backend.list(TAGS_PREFIX)}
+    changed = {p.name for k in keys - plan.seen_tags if (p := parse_key(k)) and p.name}
+    plan.seen_tags = keys
+    for name in sorted(changed):
+        chain = read_log(store, name).chain()
+        kept = chain[-max(plan.keep_history, 1) :]
+        plan.protected |= {e.ref.digest for e in kept if e.ref is not None}
+
+
 def _remove_payload(store: Store, finding: Finding, plan: _Plan) -> bool:
     """Delete one candidate unless it was saved or referenced since the survey."""
     digest, key, backend = finding.digest, finding.key, store.backend
@@ -316,6 +338,7 @@ def _remove_payload(store: Store, finding: Finding, plan: _Plan) -> bool:
         return False
     backend.delete(key)
     _add_new_runs(store, plan)
+    _add_new_tags(store, plan)
     if digest in plan.protected:
         backend.write(key, raw)  # a run that appeared meanwhile uses it: put it back
         return False

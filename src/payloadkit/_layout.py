@@ -7,6 +7,9 @@ Format 2 (this release)::
     manifests/<alg>/<2 hex>/<hex>.<variant>.json       what they are, one per (serializer, type)
     records/<kind>/<name>.json                         run records and other small JSON
     gc/<id>.json                                       the lease of a garbage collection running
+    tags/<name>/<20 digits>-<16 hex>.json              one change of a named payload (append-only)
+    tags/<name>/<20 digits>-<16 hex>.confirmed         that change won: the tag moved
+    tags/<name>/<20 digits>-<16 hex>.superseded        that change lost a race and does not count
     tmp/<pid>-<32 hex>.part, tmp/spool-*, tmp/gc-*     writes in progress, objects moved aside
 
 Format 1 (0.1.0) kept one manifest per digest, ``manifests/<alg>/<2 hex>/<hex>.json``; such
@@ -29,6 +32,7 @@ __all__ = [
     "FORMAT",
     "GC_PREFIX",
     "MARKER_KEY",
+    "TAGS_PREFIX",
     "ParsedKey",
     "digest_prefix",
     "gc_lease_key",
@@ -37,6 +41,11 @@ __all__ = [
     "object_key",
     "parse_key",
     "record_key",
+    "tag_entry_key",
+    "tag_mark_key",
+    "tag_name_of",
+    "tag_prefix",
+    "valid_tag_name",
     "variant_of",
 ]
 
@@ -44,6 +53,7 @@ __all__ = [
 FORMAT = 2
 MARKER_KEY = "payloadkit-store.json"
 GC_PREFIX = "gc/"
+TAGS_PREFIX = "tags/"
 _ALG = r"(blake3|sha256)"
 _HEX64 = r"([0-9a-f]{64})"
 _EXTENSION = r"((?:\.[A-Za-z0-9_-]{1,16}){0,3})"
@@ -55,23 +65,32 @@ _PATTERNS = {
     "legacy-manifest": re.compile(rf"\Amanifests/{_ALG}/([0-9a-f]{{2}})/{_HEX64}\.json\Z"),
     "record": re.compile(rf"\Arecords/{_NAME}/{_NAME}\.json\Z"),
     "gc-lease": re.compile(r"\Agc/([0-9a-f]{32})\.json\Z"),
+    "tag": re.compile(r"\Atags/([A-Za-z0-9][A-Za-z0-9._~-]{0,199})/(\d{20}-[0-9a-f]{16})\.json\Z"),
+    "tag-mark": re.compile(
+        r"\Atags/([A-Za-z0-9][A-Za-z0-9._~-]{0,199})/(\d{20}-[0-9a-f]{16})\.(confirmed|superseded)\Z"
+    ),
     "tmp": re.compile(
         r"\Atmp/(\d+-[0-9a-f]{32}\.part|spool-[A-Za-z0-9_.-]{1,200}|gc-\d+-[0-9a-f]{32})\Z"
     ),
     "marker": re.compile(rf"\A{re.escape(MARKER_KEY)}\Z"),
 }
 _RECORD_NAME_RE = re.compile(rf"\A{_NAME}\Z")
+_TAG_NAME_RE = re.compile(r"\A[A-Za-z0-9](?:[A-Za-z0-9._-]|/(?!/)){0,199}\Z")
 
 
 @dataclass(frozen=True)
 class ParsedKey:
     """What a key is: ``kind`` (object, manifest, legacy-manifest, record, gc-lease, tmp,
-    marker) and, for objects and manifests, the digest it belongs to."""
+    marker, tag, tag-mark) and, for objects and manifests, the digest it belongs to; for
+    tag changes and their marks, the tag's name and the change's id (``entry``), and for a
+    mark whether it is ``confirmed`` or ``superseded`` (``variant``)."""
 
     kind: str
     key: str
     digest: str | None = None
     variant: str | None = None
+    name: str | None = None
+    entry: str | None = None
 
 
 def parse_key(key: str) -> ParsedKey | None:
@@ -86,6 +105,12 @@ def parse_key(key: str) -> ParsedKey | None:
                 return None
             variant = match.group(4) if kind == "manifest" else None
             return ParsedKey(kind, key, f"{algorithm}:{hexdigest}", variant)
+        if kind in ("tag", "tag-mark"):
+            name = tag_name_of(match.group(1))
+            if name is None:
+                return None
+            variant = match.group(3) if kind == "tag-mark" else None
+            return ParsedKey(kind, key, None, variant, name, match.group(2))
         return ParsedKey(kind, key)
     return None
 
@@ -136,3 +161,46 @@ def record_key(kind: str, name: str) -> str | None:
 def gc_lease_key(lease_id: str) -> str:
     """Key of the lease a running garbage collection holds."""
     return f"{GC_PREFIX}{lease_id}.json"
+
+
+def valid_tag_name(name: object) -> bool:
+    """True for a tag name: letters, digits and ``._-/``, starting with a letter or digit,
+    at most 200 characters, without ``..``, ``//`` or a trailing ``/``."""
+    return (
+        isinstance(name, str)
+        and _TAG_NAME_RE.match(name) is not None
+        and ".." not in name
+        and not name.endswith("/")
+    )
+
+
+def _escape_tag(name: str) -> str:
+    # '~' never occurs in a tag name, so the escaped name is one path segment, reversibly.
+    return name.replace("/", "~")
+
+
+def tag_name_of(segment: str) -> str | None:
+    """The tag name an escaped key segment stands for, or None when it is not one."""
+    name = segment.replace("~", "/")
+    return name if valid_tag_name(name) and _escape_tag(name) == segment else None
+
+
+def tag_prefix(name: str) -> str:
+    """The prefix under which every change of the tag ``name`` lies."""
+    if not valid_tag_name(name):
+        raise ValueError(f"{str(name)[:60]!r} is not a valid tag name")
+    return f"{TAGS_PREFIX}{_escape_tag(name)}/"
+
+
+def tag_entry_key(name: str, entry: str) -> str:
+    """Key of one change of a tag; ``entry`` is ``<20-digit time in ns>-<16 hex>``, so
+    that listing orders a tag's changes by time."""
+    return f"{tag_prefix(name)}{entry}.json"
+
+
+def tag_mark_key(name: str, entry: str, mark: str) -> str:
+    """Key of the mark that the change ``entry`` of ``name`` won (``"confirmed"``) or lost
+    a race (``"superseded"``)."""
+    if mark not in ("confirmed", "superseded"):
+        raise ValueError(f"unknown tag mark {mark!r}")
+    return f"{tag_prefix(name)}{entry}.{mark}"

@@ -16,10 +16,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from payloadkit._digest import parse_digest
-from payloadkit._layout import ParsedKey, parse_key
+from payloadkit._layout import ParsedKey, parse_key, tag_prefix, valid_tag_name
 from payloadkit._manifest import Manifest
 from payloadkit.errors import IntegrityError, PayloadkitError, PayloadNotFoundError, StoreError
 from payloadkit.stores import IncompleteUploads, KeyInfo, Store
+from payloadkit.stores._tags import read_log, tag_names
 
 __all__ = [
     "Finding",
@@ -113,6 +114,8 @@ class Inventory:
     manifests: dict[str, KeyInfo] = field(default_factory=dict)
     records: dict[str, KeyInfo] = field(default_factory=dict)
     tmp: dict[str, KeyInfo] = field(default_factory=dict)
+    #: Changes of tags and their marks.
+    tags: dict[str, KeyInfo] = field(default_factory=dict)
     foreign: dict[str, KeyInfo] = field(default_factory=dict)
     parsed: dict[str, ParsedKey] = field(default_factory=dict)
 
@@ -131,6 +134,8 @@ def inventory(store: Store) -> Inventory:
         "legacy-manifest": found.manifests,
         "record": found.records,
         "tmp": found.tmp,
+        "tag": found.tags,
+        "tag-mark": found.tags,
     }
     for info in store.backend.list(""):
         parsed = parse_key(info.key)
@@ -158,12 +163,16 @@ def read_manifest_quietly(store: Store, key: str, digest: str) -> Manifest | Non
 
 
 def resolve_digest(store: Store, text: str) -> str:
-    """The full digest ``text`` names: a full digest, or a unique prefix of one.
+    """The full digest ``text`` names: a full digest, a tag name, or a unique prefix of one.
 
-    ``"blake3:6efb7a"`` and ``"6efb7a"`` both name the payload whose digest starts so; no
+    ``"blake3:6efb7a"`` and ``"6efb7a"`` both name the payload whose digest starts so; a
+    tag's name (``"model"``) names the payload it points at, and wins over a prefix; no
     match or several matches raise PayloadNotFoundError saying which.
     """
-    text = text.strip().lower()
+    name = text.strip()
+    if valid_tag_name(name) and store.marker() is not None and name in set(tag_names(store)):
+        return store.resolve(name).digest
+    text = name.lower()
     with contextlib.suppress(PayloadkitError):
         parse_digest(text)
         return text
@@ -175,8 +184,8 @@ def resolve_digest(store: Store, text: str) -> str:
         return matches[0]
     if not matches:
         raise PayloadNotFoundError(
-            f"No payload in {store.url} has a digest starting with {text!r}; `payloadkit ls` "
-            "lists them.",
+            f"No payload in {store.url} has a digest starting with {text!r}, and no tag is "
+            "named so; `payloadkit ls` lists the payloads, `payloadkit tags` the tags.",
             store=store.url,
         )
     raise PayloadNotFoundError(
@@ -268,6 +277,26 @@ def _check_records(store: Store, found: Inventory, report: VerifyReport) -> None
             continue
 
 
+def _check_tags(store: Store, found: Inventory, report: VerifyReport) -> None:
+    """Damaged changes of a tag (skipped when it is read) and tags pointing at nothing."""
+    names = sorted({p.name for k in found.tags if (p := found.parsed[k]).name is not None})
+    for name in names:
+        log = read_log(store, name)
+        for entry, why in sorted(log.damaged.items()):
+            key = f"{tag_prefix(name)}{entry}.json"
+            msg = f"A change of the tag {name!r} is damaged ({why}); it is skipped when the tag is read."
+            report.problems.append(Finding("bad-tag", key, msg))
+        current = log.current()
+        if current is not None and current.ref is not None and not store.exists(current.ref):
+            msg = (
+                f"The tag {name!r} points at {current.ref.digest} ({current.ref.type}), which is "
+                "not in the store: tag another payload, or save it again."
+            )
+            report.problems.append(
+                Finding("dangling-tag", tag_prefix(name), msg, current.ref.digest)
+            )
+
+
 def _leftover_finding(key: str, info: KeyInfo, found: Inventory) -> Finding:
     kind = "leftover" if key.startswith("tmp/") else "orphan"
     what = "A temporary file" if kind == "leftover" else "An object without a manifest"
@@ -291,6 +320,7 @@ def verify_store(store: Store, *, now: datetime | None = None) -> VerifyReport:
     for key in sorted(found.manifests):
         _check_payload(store, key, found, report)
     _check_records(store, found, report)
+    _check_tags(store, found, report)
     cutoff = (now or datetime.now(UTC)) - IN_PROGRESS_GRACE
     for key, info in sorted(found.foreign.items()):
         msg = "A file payloadkit did not write; payloadkit never deletes it: remove it by hand."

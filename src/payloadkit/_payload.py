@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from payloadkit._layout import valid_tag_name
 from payloadkit._ref import PayloadRef
 from payloadkit._serializer import Serializer, qualified_name
 from payloadkit.errors import ConfigurationError
@@ -14,6 +15,8 @@ from payloadkit.stores._opened import default_store, remember_store, store_for_u
 __all__ = ["Payload"]
 
 _MARKER = "payloadkit.Payload"
+#: A Payload published under a name retries a tag move lost to a racing writer this often.
+_TAG_RETRIES = 5
 
 
 class Payload:
@@ -35,11 +38,20 @@ class Payload:
     ```
     """
 
-    def __init__(self, value: Any, serializer: str | Serializer | None = None) -> None:
+    def __init__(
+        self, value: Any, serializer: str | Serializer | None = None, *, tag: str | None = None
+    ) -> None:
         if isinstance(value, Payload):
             raise ConfigurationError(
                 "A Payload cannot wrap another Payload; pass the Payload itself."
             )
+        if tag is not None and not valid_tag_name(tag):
+            raise ConfigurationError(
+                f"{str(tag)[:60]!r} is not a valid tag name: use letters, digits and '._-/', "
+                "starting with a letter or digit, without '..' or '//'."
+            )
+        #: The name the payload is published under when it is saved (see ``Store.tag``).
+        self.tag = tag
         self._value = value
         self._loaded = True
         self._serializer = serializer
@@ -57,6 +69,7 @@ class Payload:
         payload._value = None
         payload._loaded = False
         payload._serializer = ref.serializer
+        payload.tag = None
         payload._ref = ref
         payload._lock = threading.Lock()
         return payload
@@ -108,13 +121,16 @@ class Payload:
     def save(self, store: Store | str | None = None) -> PayloadRef:
         """Write the object to ``store`` (default: the configured store) and return its ref.
 
-        Saving again to the same store returns the same ref without writing.
+        Saving again to the same store returns the same ref without writing. A Payload made
+        with ``tag=`` points that name at itself in the store it is saved to.
         """
         target = _resolve(store)
         with self._lock:
             if self._ref is not None and (store is None or self._ref.store == target.url):
                 return self._ref
         ref = target.put(self.value, self._serializer)
+        if self.tag is not None:
+            target.tag(self.tag, ref, retries=_TAG_RETRIES)
         with self._lock:
             self._ref = ref
         return ref

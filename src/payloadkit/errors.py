@@ -29,6 +29,7 @@ __all__ = [
     "SerializationError",
     "SignatureError",
     "StoreError",
+    "TagConflictError",
     "UnknownSerializerError",
     "WorkError",
 ]
@@ -104,6 +105,13 @@ class StoreError(PayloadkitError):
 class NotAStoreError(StoreError):
     """The location is not a payloadkit store (it has no store marker): nothing was read,
     written or deleted there."""
+
+
+class TagConflictError(PayloadkitError):
+    """A tag moved while it was being moved: another writer won the race (or, with
+    ``expect=``, the tag no longer pointed at the expected payload). Nothing was lost:
+    the losing change is kept in the tag's history, marked superseded. Read the tag
+    again and retry if the change still makes sense."""
 
 
 class ConfigurationError(PayloadkitError, ValueError):

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "payloadkit.cli._run",
     "payloadkit.cli._store",
     "payloadkit.cli._transfer",
+    "payloadkit.cli._tags",
     "payloadkit.cli._serializers",
     "payloadkit.cli._ui",
 )

@@ -367,6 +367,13 @@ def _add_gc(commands: Any) -> None:
     )
     parser.add_argument("--keep-runs", type=int, default=10, metavar="N", help="default 10")
     parser.add_argument(
+        "--keep-history",
+        type=int,
+        default=1,
+        metavar="N",
+        help="keep the payloads of each name's N newest changes (default 1: what it points at)",
+    )
+    parser.add_argument(
         "--older-than", type=_age, default=timedelta(days=30), metavar="AGE", help="default 30d"
     )
     parser.add_argument("--dry-run", action="store_true", help="only list what would go")
@@ -376,11 +383,18 @@ def _add_gc(commands: Any) -> None:
 def _gc(args: argparse.Namespace) -> int:
     from payloadkit._gc import collect_garbage
 
-    if args.keep_runs < 0:
-        print("payloadkit gc: error: --keep-runs must not be negative", file=sys.stderr)
+    if args.keep_runs < 0 or args.keep_history < 0:
+        print(
+            "payloadkit gc: error: --keep-runs and --keep-history must not be negative",
+            file=sys.stderr,
+        )
         return 2
     report = collect_garbage(
-        open_store(args), keep_runs=args.keep_runs, older_than=args.older_than, dry_run=args.dry_run
+        open_store(args),
+        keep_runs=args.keep_runs,
+        keep_history=args.keep_history,
+        older_than=args.older_than,
+        dry_run=args.dry_run,
     )
     if args.json:
         print_json(report.to_dict())

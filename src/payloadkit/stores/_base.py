@@ -58,6 +58,15 @@ from payloadkit.stores._marker import (
     unmarked_store,
 )
 from payloadkit.stores._policy import LoadPolicy, signed_by_signer, signed_enough
+from payloadkit.stores._tags import (
+    UNSET,
+    TagEntry,
+    check_name,
+    missing_tag,
+    read_log,
+    set_tag,
+    tag_names,
+)
 
 __all__ = ["MAX_RECORD_BYTES", "Callback", "Store"]
 
@@ -595,6 +604,62 @@ class Store:
 
     def _keys(self, prefix: str) -> list[str]:
         return [info.key for info in self.backend.list(prefix)]
+
+    # -- names (tags) -------------------------------------------------------------
+    def tag(
+        self, name: str, ref: PayloadRef | str, *, expect: Any = UNSET, retries: int = 0
+    ) -> TagEntry:
+        """Point ``name`` at a payload; the change is added to the name's history.
+
+        With ``expect`` (a ref, a digest, or None for "not tagged yet") the name moves only
+        if it points there now. A writer that loses a race raises
+        :class:`payloadkit.errors.TagConflictError`; without ``expect`` it first tries again
+        up to ``retries`` times.
+        """
+        self._require_writes("tag a payload")
+        name = check_name(name, self.url)
+        target = self.info(ref).ref
+        self._writable_marker()
+        return set_tag(self, name, target, expect, retries)
+
+    def untag(self, name: str, *, expect: Any = UNSET) -> TagEntry:
+        """Remove ``name`` (its history is kept); PayloadNotFoundError when it is not set."""
+        self._require_writes("remove a tag")
+        current = self._tag_current(name)
+        if current is None or current.ref is None:
+            raise missing_tag(self, name, None)
+        return set_tag(self, name, None, expect, 0)
+
+    def resolve(self, name: str) -> PayloadRef:
+        """The ref ``name`` points at; PayloadNotFoundError (naming the tag) when it points
+        at nothing or at a payload that is no longer in the store."""
+        current = self._tag_current(name)
+        if current is None or current.ref is None or not self.exists(current.ref):
+            raise missing_tag(self, name, current)
+        return current.ref
+
+    def tags(self) -> dict[str, PayloadRef]:
+        """Every name set in the store and the ref it points at, by name."""
+        if self.marker() is None:
+            return {}
+        found = {}
+        for name in tag_names(self):
+            current = read_log(self, name).current()
+            if current is not None and current.ref is not None:
+                found[name] = current.ref
+        return found
+
+    def history(self, name: str) -> list[TagEntry]:
+        """Every change of ``name``, oldest first (``ref`` None: it was removed then)."""
+        name = check_name(name, self.url)
+        changes = read_log(self, name).chain() if self.marker() is not None else []
+        if not changes:
+            raise missing_tag(self, name, None)
+        return changes
+
+    def _tag_current(self, name: str) -> TagEntry | None:
+        name = check_name(name, self.url)
+        return read_log(self, name).current() if self.marker() is not None else None
 
     # -- records (run records and other small JSON documents) ---------------------
     def put_record(self, kind: str, name: str, record: dict[str, Any]) -> None:

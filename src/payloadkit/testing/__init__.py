@@ -15,5 +15,6 @@ from __future__ import annotations
 from payloadkit.testing._backend_tests import BackendTests
 from payloadkit.testing._serializer_tests import SerializerTests
 from payloadkit.testing._store_tests import StoreTests
+from payloadkit.testing._tag_tests import TagTests
 
-__all__ = ["BackendTests", "SerializerTests", "StoreTests"]
+__all__ = ["BackendTests", "SerializerTests", "StoreTests", "TagTests"]
