@@ -106,6 +106,11 @@ class Backend(ABC):
         """Every key under ``prefix`` (``""``: all), freshly listed, in no particular order."""
 
     # -- defaults a backend may improve on ------------------------------------------------
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        """The keys under ``prefix``, without sizes or times (cheaper where the backend can)."""
+        for info in self.list(prefix):
+            yield info.key
+
     def read_object(self, key: str, size: int, callback: Callback | None = None) -> memoryview:
         """A writable (or copy-on-write) view of the value at ``key``, expected to be ``size``
         bytes. A value of another length gives a view of another length (never a buffer

@@ -101,6 +101,12 @@ class LocalBackend(Backend):
         base = self.path(directory) if directory else self.root
         yield from _walk(base, f"{directory}/" if directory else "", start)
 
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        # The directory entries' types tell files from folders: no stat of each file.
+        directory, _, start = prefix.rpartition("/")
+        base = self.path(directory) if directory else self.root
+        yield from _walk_names(base, f"{directory}/" if directory else "", start)
+
     # -- writes ---------------------------------------------------------------------
     def write_frames(
         self, key: str, frames: Sequence[memoryview], callback: Callback | None = None
@@ -285,6 +291,24 @@ def _walk(base: str, relative: str, start: str) -> Iterator[KeyInfo]:
             yield _key_info(key, entry.stat(follow_symlinks=False))
         except FileNotFoundError:
             continue  # removed while we looked
+
+
+def _walk_names(base: str, relative: str, start: str) -> Iterator[str]:
+    """The names :func:`_walk` yields, from the directory entries alone."""
+    try:
+        entries = list(os.scandir(base))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        if not entry.name.startswith(start):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _walk_names(entry.path, f"{relative}{entry.name}/", "")
+                continue
+        except FileNotFoundError:
+            continue
+        yield f"{relative}{entry.name}"
 
 
 def _write_all(fd: int, frame: memoryview, callback: Callback | None) -> None:

@@ -139,6 +139,8 @@ class BackendTests:
         }
         assert len(list(backend.list(""))) == 4
         assert list(backend.list("missing/")) == []
+        for prefix in ("", "objects/ab/", "objects/ab/abc", "missing/"):
+            assert sorted(backend.list_keys(prefix)) == sorted(i.key for i in backend.list(prefix))
 
     def test_move_and_copy(self, backend: Backend) -> None:
         """move puts the value at the target and removes the source; copy keeps both."""

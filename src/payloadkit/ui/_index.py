@@ -94,10 +94,11 @@ class ManifestIndex:
     def refresh(self) -> _Listing:
         """List the manifests' keys once (one backend listing) and keep the result."""
         entries = []
-        for info in self.store.backend.list("manifests/"):
-            parsed = parse_key(info.key)
+        # Keys only (no size or time of each file): the rows shown stat their own manifests.
+        for key in self.store.backend.list_keys("manifests/"):
+            parsed = parse_key(key)
             if parsed is not None and parsed.digest is not None and "manifest" in parsed.kind:
-                entries.append((parsed.digest, info.key, info))
+                entries.append((parsed.digest, key, KeyInfo(key, 0)))
         entries.sort(key=lambda e: (e[0], e[1]))
         listing = _Listing(entries, time.monotonic())
         self._listing = listing
@@ -127,6 +128,12 @@ class ManifestIndex:
     # -- manifests --------------------------------------------------------------------
     def row(self, digest: str, key: str, info: KeyInfo) -> Row:
         """The row of one manifest key, reading (or reusing) its manifest."""
+        try:
+            info = self.store.backend.stat(key)  # a manifest saved again is read again
+        except FileNotFoundError:
+            return Row(key, digest, None, "deleted while listing")
+        except OSError as exc:
+            return Row(key, digest, None, str(exc)[:300])
         slot = (key, info.size, info.modified)
         cached = self._manifests.get(slot)
         if cached is not None:
