@@ -31,7 +31,7 @@ def _collect(store: pk.Store) -> None:
 def _plant_old_orphan(store: pk.Store, obj: object) -> str:
     """The object of ``obj`` with no manifest, two hours old: a writer killed long ago."""
     encoded = encode(obj, None, None)
-    key = object_key(encoded.digest, encoded.serializer.extension)
+    key = object_key(encoded.digest, encoded.suffix)
     store.backend.write_frames(key, encoded.frames or [])
     path = store.backend.path(key)  # type: ignore[attr-defined]
     old = time.time() - 7200

@@ -156,3 +156,18 @@ def test_failed_write_leaves_no_temporary_file(
     monkeypatch.undo()
     assert os.listdir(Path(local_store.root, "tmp")) == []
     assert len(list(local_store)) == 1
+
+
+def test_pickle_container_has_its_own_extension(tmp_path: Path) -> None:
+    """A pickle with out-of-band buffers is stored as .pkf (not a pickle file); a plain pickle
+    stays .pkl and pickle.load reads it; both load back."""
+    import pickle
+
+    store = pk.open_store(tmp_path / "store")
+    big = store.put({"array": np.arange(1 << 16, dtype=np.float64)}, serializer="pickle")
+    small = store.put({"a": 1}, serializer="pickle")
+    assert store.info(big).object_key.endswith(".pkf")
+    assert store.info(small).object_key.endswith(".pkl")
+    with open(Path(store.url, store.info(small).object_key), "rb") as f:
+        assert pickle.load(f) == {"a": 1}
+    assert (store.get(big)["array"] == np.arange(1 << 16, dtype=np.float64)).all()

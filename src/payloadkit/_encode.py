@@ -47,6 +47,13 @@ class Encoded:
     size: int
     frames: list[memoryview] | None = None
     path: str | None = None
+    #: The stored object's suffix, when the serializer names this one its own way.
+    extension: str | None = None
+
+    @property
+    def suffix(self) -> str:
+        """The suffix of the stored object."""
+        return self.extension if self.extension is not None else self.serializer.extension
 
     def release(self) -> None:
         """Drop the spool file, if any (idempotent)."""
@@ -165,6 +172,7 @@ def _encode_with(obj: Any, serializer: Serializer, reason: str, spool_dir: str |
         hash_buffers(frames, DEFAULT_ALGORITHM, size),
         size,
         frames=frames,
+        extension=serializer.extension_for(frames),
     )
 
 

@@ -64,6 +64,11 @@ class Serializer:
     #: another thread while it is being written instead of reading it again afterwards.
     writes_sequentially: ClassVar[bool] = False
 
+    def extension_for(self, frames: Sequence[Buffer]) -> str:
+        """The suffix of a stored object made of these frames (by default :attr:`extension`);
+        a serializer that writes two kinds of object names each its own way."""
+        return self.extension
+
     def dumps(self, obj: Any) -> Buffer:
         """Return the bytes of ``obj``."""
         raise NotImplementedError(

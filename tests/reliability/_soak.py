@@ -33,7 +33,7 @@ def _log(out: Any, **event: Any) -> None:
 def _plant_orphan(store: pk.Store, data: bytes) -> None:
     """The object of ``data`` without a manifest, as a writer killed long ago leaves it."""
     encoded = encode(data, None, None)
-    key = object_key(encoded.digest, encoded.serializer.extension)
+    key = object_key(encoded.digest, encoded.suffix)
     if not store.backend.exists(key):
         store.backend.write_frames(key, encoded.frames or [])
         path = getattr(store.backend, "path", None)

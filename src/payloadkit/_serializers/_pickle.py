@@ -78,6 +78,11 @@ class PickleSerializer(Serializer):
             return [stream]
         return _container.pack([stream, *buffers], {"protocol": 5, "python": python_version()})
 
+    def extension_for(self, frames: Sequence[Buffer]) -> str:
+        # payloadkit's container (out-of-band buffers) is not a pickle: it gets its own name.
+        first = memoryview(frames[0]) if frames else memoryview(b"")
+        return CONTAINER_EXTENSION if _container.is_container(first) else self.extension
+
     def loads(self, data: memoryview) -> Any:
         if _container.is_container(data):
             header, frames = _container.unpack(data)

@@ -219,7 +219,7 @@ class Store:
             encoded.type_name,
             self.url,
         )
-        key = object_key(ref.digest, serializer.extension)
+        key = object_key(ref.digest, encoded.suffix)
         early = self._start_early(key, encoded, callback)
         try:
             with self._failing("write", ref.digest):
@@ -241,7 +241,7 @@ class Store:
         early: _Early | None,
     ) -> None:
         keyring = settings().keyring
-        existing = self._existing_manifest(ref, encoded.serializer)
+        existing = self._existing_manifest(ref, encoded.suffix)
         if existing is not None and not signed_enough(existing, keyring):
             existing = None  # unsigned or foreign: rewrite both the bytes and the manifest
         intact = existing is not None and self._intact(key, encoded, early)
@@ -252,7 +252,7 @@ class Store:
                 return
         manifest = Manifest(
             ref.with_store(None),
-            encoded.serializer.extension,
+            encoded.suffix,
             now(),
             python_version(),
             encoded.serializer.library_versions(),
@@ -265,12 +265,12 @@ class Store:
         else:
             self._write_new(manifest, encoded, callback, early)
 
-    def _existing_manifest(self, ref: PayloadRef, serializer: Serializer) -> Manifest | None:
+    def _existing_manifest(self, ref: PayloadRef, suffix: str) -> Manifest | None:
         try:
             existing = self._manifest_for_ref(ref)
         except IntegrityError:
             return None  # a corrupt manifest is replaced by the one written now
-        if existing is None or existing.extension != serializer.extension:
+        if existing is None or existing.extension != suffix:
             return None
         return existing
 
