@@ -1,6 +1,6 @@
 """Process-wide configuration: the default store, storage options per URL, keys, policies.
 
-Settings come from :func:`configure` and, for what it was not given, the environment:
+Settings come from `configure` and, for what it was not given, the environment:
 ``PAYLOADKIT_STORAGE`` (the default store's URL) and ``PAYLOADKIT_SECRET`` (signing keys,
 comma-separated, the first signs). Storage options are kept per store URL, so that a ref
 pointing at a store finds the options this process configured for it; they are never
@@ -27,7 +27,7 @@ DEFAULT_STORAGE = ".payloadkit"
 
 @dataclass
 class Settings:
-    """The current configuration (read it with :func:`payloadkit.settings`)."""
+    """The current configuration (read it with `payloadkit.settings`)."""
 
     storage: str = DEFAULT_STORAGE
     storage_options: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
@@ -46,7 +46,7 @@ _generation = 0
 
 
 def generation() -> int:
-    """A number that changes with every :func:`configure` (opened stores are then reopened)."""
+    """A number that changes with every `configure` (opened stores are then reopened)."""
     return _generation
 
 

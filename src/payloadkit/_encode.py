@@ -65,7 +65,7 @@ class Encoded:
 
 @dataclass
 class Explanation:
-    """Why a serializer is (or would be) chosen for an object: see :func:`payloadkit.explain`."""
+    """Why a serializer is (or would be) chosen for an object: see `payloadkit.explain`."""
 
     type_name: str
     serializer: str | None

@@ -1,4 +1,4 @@
-"""Cleaning a store: :func:`collect_garbage`.
+"""Cleaning a store: `collect_garbage`.
 
 Garbage collection keeps, by rule:
 
@@ -18,7 +18,7 @@ Garbage collection keeps, by rule:
 5. whatever it cannot read (a damaged manifest or run record) and every file payloadkit
    did not write: ``payloadkit verify`` reports those; gc never deletes them.
 
-While it runs, a collection holds a lease (:mod:`payloadkit.stores._lease`) that writers
+While it runs, a collection holds a lease (`payloadkit.stores._lease`) that writers
 refreshing an old payload look for, and it stops before its next deletion if it cannot
 renew the lease. It removes a payload's manifest first (readers then see "not found",
 never half a payload); lists the run records again and puts the manifest back if a new
@@ -64,7 +64,7 @@ _ASIDE = "tmp/gc-"
 
 @dataclass
 class GcReport:
-    """What :func:`collect_garbage` removed (or, on a dry run, would remove)."""
+    """What `collect_garbage` removed (or, on a dry run, would remove)."""
 
     url: str
     dry_run: bool
@@ -122,7 +122,7 @@ def run_records(store: Store, damaged: list[str] | None = None) -> list[dict[str
 
 
 def referenced_digests(record: dict[str, Any]) -> set[str]:
-    """Digests a run record references (its owner, :mod:`payloadkit.app._record`, reads them)."""
+    """Digests a run record references (its owner, `payloadkit.app._record`, reads them)."""
     from payloadkit.app._record import record_digests
 
     return record_digests(record)

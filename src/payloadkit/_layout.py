@@ -13,11 +13,11 @@ Format 2 (this release)::
     tmp/<pid>-<32 hex>.part, tmp/spool-*, tmp/gc-*     writes in progress, objects moved aside
 
 Format 1 (0.1.0) kept one manifest per digest, ``manifests/<alg>/<2 hex>/<hex>.json``; such
-manifests are still read (see :func:`legacy_manifest_key`) and never written.
+manifests are still read (see `legacy_manifest_key`) and never written.
 
 Identical bytes saved as two types or with two serializers are two payloads: each has its
 own manifest (its *variant*, named from the serializer and the type), and they share the
-object. :func:`parse_key` tells what any key is, so that maintenance touches only what
+object. `parse_key` tells what any key is, so that maintenance touches only what
 payloadkit itself writes.
 """
 

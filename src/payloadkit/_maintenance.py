@@ -1,8 +1,8 @@
-"""Checking a store: :func:`verify_store`, and what checking and cleaning share.
+"""Checking a store: `verify_store`, and what checking and cleaning share.
 
-This and garbage collection (:mod:`payloadkit._gc`) work from the store alone, through
-the public :class:`payloadkit.stores.Backend` API, so they give every store (a plugin's
-too) the same guarantees. They touch only keys :mod:`payloadkit._layout` recognises;
+This and garbage collection (`payloadkit._gc`) work from the store alone, through
+the public `payloadkit.stores.Backend` API, so they give every store (a plugin's
+too) the same guarantees. They touch only keys `payloadkit._layout` recognises;
 anything else in a store is reported, never changed.
 """
 
@@ -53,7 +53,7 @@ class Finding:
 
 @dataclass
 class VerifyReport:
-    """What :func:`verify_store` checked and found; ``ok`` when there is no problem."""
+    """What `verify_store` checked and found; ``ok`` when there is no problem."""
 
     url: str
     format: int = 0

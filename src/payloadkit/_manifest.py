@@ -34,7 +34,7 @@ _MAX_LIBRARIES = 64
 
 @dataclass(frozen=True)
 class Manifest:
-    """What the store records about one payload (see :meth:`payloadkit.stores.Store.info`)."""
+    """What the store records about one payload (see `payloadkit.stores.Store.info`)."""
 
     ref: PayloadRef
     extension: str

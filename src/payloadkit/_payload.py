@@ -23,7 +23,7 @@ class Payload:
     """Wraps an object so that it can live in a Work's state and move to another process.
 
     Before it is saved, ``value`` is the very object passed in. ``save()`` writes it to
-    the configured store (or the given one) and returns its :class:`PayloadRef`. A
+    the configured store (or the given one) and returns its `PayloadRef`. A
     Payload built from a ref loads lazily, once, on the first read of ``value``. A
     Payload that is pickled is saved first and travels as its reference only.
 
@@ -76,7 +76,7 @@ class Payload:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Payload:
-        """Rebuild a lazy Payload from :meth:`to_dict`'s output."""
+        """Rebuild a lazy Payload from `to_dict`'s output."""
         if not isinstance(data, dict) or data.get("kind") != _MARKER:
             raise ConfigurationError(
                 "Not the dict form of a Payload (it has no kind='payloadkit.Payload')."
@@ -85,7 +85,7 @@ class Payload:
 
     @staticmethod
     def is_dict_form(data: object) -> bool:
-        """True when ``data`` looks like :meth:`to_dict`'s output."""
+        """True when ``data`` looks like `to_dict`'s output."""
         return isinstance(data, dict) and data.get("kind") == _MARKER and "ref" in data
 
     def to_dict(self) -> dict[str, Any]:

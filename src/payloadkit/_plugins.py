@@ -69,7 +69,7 @@ def entry_points(group: str) -> tuple[list[importlib.metadata.EntryPoint], str |
     """The entry points of ``group``, and an error text when the metadata could not be read.
 
     The installed distributions are scanned once per group and process (see
-    :func:`forget_entry_points`). Broken metadata somewhere on ``sys.path`` must not break
+    `forget_entry_points`). Broken metadata somewhere on ``sys.path`` must not break
     payloadkit, so the error is returned for the caller to report instead of raised.
     """
     with _lock:

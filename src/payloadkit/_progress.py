@@ -1,11 +1,11 @@
 """Progress of long transfers, reported through fsspec-style callbacks.
 
 A callback is any object with ``set_size(n)`` and ``relative_update(n)`` — an
-:class:`fsspec.callbacks.Callback` is one. Pass your own as ``callback=`` to
-``store.put``/``store.get``. Without one, transfers of at least :data:`PROGRESS_FROM`
+`fsspec.callbacks.Callback` is one. Pass your own as ``callback=`` to
+``store.put``/``store.get``. Without one, transfers of at least `PROGRESS_FROM`
 bytes show a tqdm bar on standard error when tqdm is installed and progress is on:
 ``PAYLOADKIT_PROGRESS=1`` turns it on, ``0`` off; by default it is on when standard error
-is a terminal. :func:`show_progress` changes that for this process. The command line's
+is a terminal. `show_progress` changes that for this process. The command line's
 ``get`` and ``put`` draw their bars by the same rules.
 
 ```python

@@ -55,7 +55,7 @@ class PayloadRef:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PayloadRef:
-        """Rebuild a ref from :meth:`to_dict`'s output, refusing unknown or missing fields."""
+        """Rebuild a ref from `to_dict`'s output, refusing unknown or missing fields."""
         if not isinstance(data, dict):
             raise ConfigurationError(
                 f"A PayloadRef is read from a dict, not {type(data).__name__}."
@@ -76,7 +76,7 @@ class PayloadRef:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> PayloadRef:
-        """Rebuild a ref from :meth:`to_json`'s output."""
+        """Rebuild a ref from `to_json`'s output."""
         try:
             data = json.loads(text)
         except (ValueError, TypeError, RecursionError) as exc:

@@ -10,7 +10,7 @@ no import and no call by the user::
     [project.entry-points."payloadkit.serializers"]
     polars = "payloadkit_polars:PolarsSerializer"
 
-The entry point names a :class:`payloadkit.Serializer` subclass (instantiated with no
+The entry point names a `payloadkit.Serializer` subclass (instantiated with no
 arguments) or an instance. Its name (``polars`` above) must be the serializer's ``name``:
 that name is recorded in every ref the serializer writes, shown by ``payloadkit
 serializers``, and used to block the plugin. The serializer's ``types`` may be classes or
@@ -29,17 +29,17 @@ are used when offered. Set ``runs_code_on_load = True`` if loading can run code
 override ``warm_up`` to import what the methods import lazily (worker processes call it
 as they start), list in ``requires`` the top-level modules it cannot work without (so
 ``payloadkit serializers`` reports it unavailable, without importing them, where they are
-missing), and raise :class:`payloadkit.errors.SerializationError` for objects the
+missing), and raise `payloadkit.errors.SerializationError` for objects the
 serializer does not take.
-A plugin's tests subclass :class:`payloadkit.testing.SerializerTests`.
+A plugin's tests subclass `payloadkit.testing.SerializerTests`.
 
 How plugins are loaded and reported
 -----------------------------------
 Entry points are read once per process, on the first dispatch or listing, never at
 ``import payloadkit``. Built-in serializers are loaded through this very path. A plugin
 that fails to import, is not a Serializer, or declares a name already taken is skipped:
-:func:`payloadkit.serializers` (and ``payloadkit serializers``) lists it with its
-distribution, status ``error`` and the error, and a :class:`PluginWarning` says the same;
+`payloadkit.serializers` (and ``payloadkit serializers``) lists it with its
+distribution, status ``error`` and the error, and a `PluginWarning` says the same;
 payloadkit and every other serializer keep working. Loading a payload written by a
 serializer that is not available names the distribution recorded in its manifest.
 
@@ -49,7 +49,7 @@ off, after which ``pk.register_serializer(PolarsSerializer)`` registers one by h
 
 Which serializer wins a type: a user's ``register_serializer`` beats a plugin, which
 beats a built-in; between two plugins that claim the same type the first loaded keeps
-it and a :class:`PluginWarning` says so; ``configure(serializers=...)`` beats them all.
+it and a `PluginWarning` says so; ``configure(serializers=...)`` beats them all.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ _PROJECT_NAME_RE = re.compile(r"\A[A-Za-z0-9]([A-Za-z0-9._-]{0,98}[A-Za-z0-9])?\
 
 @dataclass(frozen=True)
 class SerializerInfo:
-    """One row of :func:`payloadkit.serializers`."""
+    """One row of `payloadkit.serializers`."""
 
     name: str
     version: str
@@ -162,7 +162,7 @@ class _Entry:
         return f"serializer {self.name!r} registered with register_serializer"
 
     def source(self) -> str:
-        """Where the serializer comes from, for :func:`payloadkit.explain`."""
+        """Where the serializer comes from, for `payloadkit.explain`."""
         if self.origin == "plugin":
             return f"by the plugin distribution {self.distribution or '(unknown)'}"
         return "built in" if self.origin == "builtin" else "by register_serializer"
@@ -480,7 +480,7 @@ class Registry:
             self._cache.clear()
 
     def user_choices(self) -> dict[type | str, str]:
-        """The per-type choices in force, as given to :meth:`set_user_choices` (for workers)."""
+        """The per-type choices in force, as given to `set_user_choices` (for workers)."""
         with self._lock:
             choices: dict[type | str, str] = {
                 cls: claim.name for cls, claim in self._user.by_class.items()

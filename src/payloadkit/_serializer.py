@@ -57,15 +57,15 @@ class Serializer:
     runs_code_on_load: ClassVar[bool] = False
     #: Distributions whose versions are recorded in each manifest, e.g. ``("pyarrow",)``.
     libraries: ClassVar[tuple[str, ...]] = ()
-    #: True when the serializer implements :meth:`dump_file` (a native writer to a path).
+    #: True when the serializer implements `dump_file` (a native writer to a path).
     writes_files: ClassVar[bool] = False
-    #: True when :meth:`dump_file` writes its file front to back and never rewrites bytes it
+    #: True when `dump_file` writes its file front to back and never rewrites bytes it
     #: has written (pyarrow's parquet and IPC writers): payloadkit then hashes the file in
     #: another thread while it is being written instead of reading it again afterwards.
     writes_sequentially: ClassVar[bool] = False
 
     def extension_for(self, frames: Sequence[Buffer]) -> str:
-        """The suffix of a stored object made of these frames (by default :attr:`extension`);
+        """The suffix of a stored object made of these frames (by default `extension`);
         a serializer that writes two kinds of object names each its own way."""
         return self.extension
 

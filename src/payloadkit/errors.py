@@ -1,6 +1,6 @@
 """The exceptions payloadkit raises, one class per cause.
 
-Every failure a user can cause raises a subclass of :class:`PayloadkitError`. Messages
+Every failure a user can cause raises a subclass of `PayloadkitError`. Messages
 say what happened, name the payload (digest, type) and the store (its URL, never its
 credentials) where they are known, and end with what to do about it.
 

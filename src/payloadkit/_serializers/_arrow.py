@@ -6,7 +6,7 @@ DataFrame comes back with its index, dtypes (categoricals included) and column l
 through the pandas metadata pyarrow records in the schema: string, integer and float
 labels and MultiIndex columns round-trip exactly. A DataFrame whose labels would not (mixed
 or duplicate-as-text labels, tuples) or whose columns pyarrow cannot convert (objects of
-mixed types) is refused with the reason, which :func:`last_refusal` keeps for the warning
+mixed types) is refused with the reason, which `last_refusal` keeps for the warning
 of an automatic fallback to pickle.
 """
 

@@ -2,7 +2,7 @@
 
 ``payloadkit put STORE FILE`` stores files this way: the stored object *is* the file (its
 digest is the digest of the file's bytes), and ``payloadkit get`` writes it back
-unchanged. In Python a :class:`File` is what is saved and what loads:
+unchanged. In Python a `File` is what is saved and what loads:
 
 ```python
 import payloadkit as pk
@@ -35,7 +35,7 @@ class File:
     """A file's bytes: a local ``path`` to read them from, or the ``data`` itself.
 
     A loaded File holds ``data`` (a writable view of the verified bytes); ``bytes(f)``
-    gives them as bytes and :meth:`write_to` saves them to a path.
+    gives them as bytes and `write_to` saves them to a path.
     """
 
     def __init__(self, path: str | None = None, *, data: Buffer | None = None) -> None:
@@ -66,7 +66,7 @@ class File:
 
 
 class FileSerializer(Serializer):
-    """The bytes of a :class:`File`, unchanged; chosen by name only (it claims no type)."""
+    """The bytes of a `File`, unchanged; chosen by name only (it claims no type)."""
 
     name = "file"
     version = "1"

@@ -35,7 +35,7 @@ BUILTIN_REQUIRES: dict[str, tuple[str, ...]] = {
 
 def missing_modules(modules: Iterable[str]) -> list[str]:
     """The modules of ``modules`` that cannot be imported here, found without importing any
-    (:func:`importlib.util.find_spec` of top-level names only looks on ``sys.path``)."""
+    (`importlib.util.find_spec` of top-level names only looks on ``sys.path``)."""
     missing = []
     for module in modules:
         top = module.split(".")[0]

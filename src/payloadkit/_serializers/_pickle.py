@@ -6,7 +6,7 @@ handed to ``pickle.loads`` as views of the verified bytes: no copy either way. A
 without large buffers is stored as a plain pickle file.
 
 A payload with out-of-band buffers is stored in payloadkit's container (see
-:mod:`payloadkit._container`), which ``pickle.load`` cannot read: :func:`plain_pickle`
+`payloadkit._container`), which ``pickle.load`` cannot read: `plain_pickle`
 rewrites it as an ordinary pickle (the buffers in-band) without unpickling anything, and
 ``payloadkit get --plain`` writes that.
 """
@@ -106,7 +106,7 @@ class PortablePickleSerializer(PickleSerializer):
     """pickle as the automatic choice uses it: refuses streams that name ``__main__``.
 
     It is also the fallback for a DataFrame or pyarrow Table that parquet refused, and then
-    says so with a :class:`SerializerFallbackWarning` naming the reason.
+    says so with a `SerializerFallbackWarning` naming the reason.
 
     Such a pickle loads only in the process that wrote it (a worker cannot import the
     app's script by name), so the automatic choice moves on to cloudpickle, which stores

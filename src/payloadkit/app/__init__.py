@@ -1,7 +1,7 @@
 """Works, Flows and Apps: units of work that hand payloads to each other through a store.
 
-A :class:`Work` holds state (its public JSON and Payload attributes) and runs your code;
-a :class:`Flow` holds Works and calls them; an :class:`App` runs the root Flow on an
+A `Work` holds state (its public JSON and Payload attributes) and runs your code;
+a `Flow` holds Works and calls them; an `App` runs the root Flow on an
 executor (inline, worker processes, or Dask) and records each run in the store.
 """
 

@@ -37,15 +37,15 @@ class App:
 
     ``storage`` is the store payloads go through (a URL, a path, or a Store; default:
     the configured store, ``.payloadkit/`` in the working directory), ``storage_options``
-    its fsspec options when they are not configured with :func:`payloadkit.configure`.
+    its fsspec options when they are not configured with `payloadkit.configure`.
     ``executor`` is ``"process"`` (the default: each Work in its own worker process),
     ``"inline"`` (this process), a ``distributed.Client`` or a scheduler address
     (``"tcp://host:8786"``). ``work_timeout`` (seconds) limits every call of a Work
-    that sets no ``timeout`` of its own. Creating an App runs nothing; :meth:`run` calls
+    that sets no ``timeout`` of its own. Creating an App runs nothing; `run` calls
     the root Flow's ``run()`` once, stops the workers and writes a run record to the store.
     ``loop=True`` calls it again and again instead, as Lightning does, until the Flow calls
     ``self.stop()``, a Work fails, or an iteration changes nothing while no Work runs
-    (see :mod:`payloadkit.app._loop`); parallel Works then publish their state while
+    (see `payloadkit.app._loop`); parallel Works then publish their state while
     they run, and reading it never waits.
 
     ```python
@@ -111,10 +111,10 @@ class App:
     def run(self) -> dict[str, Any]:
         """Run the root Flow once; returns the run record (also written to the store).
 
-        A Work's failure raises :class:`payloadkit.errors.WorkError` naming the Work,
+        A Work's failure raises `payloadkit.errors.WorkError` naming the Work,
         after the workers are stopped and the failed run is recorded. SIGTERM, SIGINT
         and SIGHUP (when ``run`` is called from the main thread) stop the workers, record
-        the run as interrupted and raise :class:`KeyboardInterrupt`.
+        the run as interrupted and raise `KeyboardInterrupt`.
         """
         store = self.store()
         executor = open_executor(self.executor, store, self.storage_options)

@@ -16,7 +16,7 @@ class Flow:
 
     Works are named by their attribute path from the root Flow: ``root.src``,
     ``root.stage.train``, and ``root.workers.0`` for Works in a list or dict attribute.
-    The root Flow's ``run()`` is called once per :meth:`App.run` (again and again with
+    The root Flow's ``run()`` is called once per `App.run` (again and again with
     ``App(loop=True)``); ``self.stop(message)`` ends the run there.
 
     ```python

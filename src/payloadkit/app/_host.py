@@ -1,13 +1,13 @@
 """Where a Work runs: the object kept between its runs, and how it answers a call.
 
-Every executor keeps one :class:`WorkHost` per Work (in the Flow's process, in a worker
-process, or in a Dask actor). The Flow sends it a :class:`~payloadkit.app._protocol.Call`
+Every executor keeps one `WorkHost` per Work (in the Flow's process, in a worker
+process, or in a Dask actor). The Flow sends it a `Call`
 holding the Work's state and the run's arguments as JSON (payloads as refs); the host sets
 the state, runs the Work's code, and answers with an
-:class:`~payloadkit.app._protocol.Outcome` holding the new state, payloads already saved
+`Outcome` holding the new state, payloads already saved
 to the App's store. Whatever the Work's code raises, ``SystemExit`` and
 ``KeyboardInterrupt`` included, becomes a failed Outcome: only the App's own
-:class:`~payloadkit.app._signals.Interrupted` goes through.
+`Interrupted` goes through.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class WorkHost:
 
     With ``events``, each call is announced (a ``Status`` of stage ``running``) and the
     attributes it sets are published while it runs (``StateUpdate``, see
-    :mod:`payloadkit.app._live`).
+    `payloadkit.app._live`).
     """
 
     def __init__(
@@ -146,7 +146,7 @@ def _opened_with(store: Store) -> dict[str, Any]:
 
 
 def apply_settings(blob: dict[str, Any]) -> Store:
-    """Configure this (worker) process from :func:`settings_for`'s output; returns the store."""
+    """Configure this (worker) process from `settings_for`'s output; returns the store."""
     for entry in reversed(blob["sys_path"]):
         if entry not in sys.path:
             sys.path.insert(0, entry)

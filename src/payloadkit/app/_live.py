@@ -1,9 +1,9 @@
 """Live state: what a running call sets on its Work reaches the Flow while the call runs.
 
-Where a Work runs, its host installs a :class:`Publisher` for the length of each call.
+Where a Work runs, its host installs a `Publisher` for the length of each call.
 Setting a public attribute marks it; marked attributes are encoded (payloads saved to the
 App's store first, so only refs travel) and sent as one
-:class:`~payloadkit.app._protocol.StateUpdate` at most every :data:`INTERVAL` seconds, the
+`StateUpdate` at most every `INTERVAL` seconds, the
 first one at once. The call's Outcome still carries the whole state, so an update lost
 or dropped late changes nothing in the end.
 """

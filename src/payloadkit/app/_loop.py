@@ -5,7 +5,7 @@ parallel calls), then calls the root Flow's ``run()``. The loop ends when the Fl
 ``stop()``, when a Work fails (its error propagates), or when an iteration changed
 nothing (no state of any Flow or Work, no status, no call) while no parallel call is in
 flight and no Flow waits for a scheduled moment: then nothing could change any more. Between iterations the loop waits for a
-Work's report, at most :data:`INTERVAL` seconds, so it never spins.
+Work's report, at most `INTERVAL` seconds, so it never spins.
 """
 
 from __future__ import annotations

@@ -3,16 +3,16 @@
 Every executor speaks this protocol; the process executor sends the messages over its
 worker's socket, the Dask executor as actor calls, the inline executor as plain calls.
 
-- :class:`Bootstrap` (Flow -> worker, once): the Work's name, the pickled Work and the
-  settings the worker needs (store, options, keys); answered by :class:`Ready`, or by an
-  :class:`Outcome` of ``seq`` 0 when the Work cannot be loaded there.
-- :class:`Call` (Flow -> worker): one run of the Work, with the Flow's view of its state and
-  the arguments; answered first by a :class:`Status` (the call is running, and where) and
-  then by exactly one :class:`Outcome`.
-- :class:`StateUpdate` (worker -> Flow, while a call runs): public attributes the Work
+- `Bootstrap` (Flow -> worker, once): the Work's name, the pickled Work and the
+  settings the worker needs (store, options, keys); answered by `Ready`, or by an
+  `Outcome` of ``seq`` 0 when the Work cannot be loaded there.
+- `Call` (Flow -> worker): one run of the Work, with the Flow's view of its state and
+  the arguments; answered first by a `Status` (the call is running, and where) and
+  then by exactly one `Outcome`.
+- `StateUpdate` (worker -> Flow, while a call runs): public attributes the Work
   set, as JSON (payloads saved first, sent as refs), throttled; the Outcome still carries
   the whole state at the end.
-- :class:`Stop` (Flow -> worker): finish; the worker exits after its current call.
+- `Stop` (Flow -> worker): finish; the worker exits after its current call.
 
 Every message sent to the Flow carries the ``seq`` of the call it concerns, so a host
 routes it by type and sequence number alone (``match message: case Status(): ...``). A

@@ -105,7 +105,7 @@ def call_entry(
     outputs: dict[str, Any],
     error: str | None,
 ) -> dict[str, Any]:
-    """One entry of a Work's ``history``; ``inputs`` and ``outputs`` are :func:`digest_map`s."""
+    """One entry of a Work's ``history``; ``inputs`` and ``outputs`` are `digest_map`s."""
     return {
         "call": call,
         "started": isoformat(started),

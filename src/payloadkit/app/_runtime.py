@@ -84,12 +84,12 @@ class WorkStats:
 
 
 class Runtime:
-    """Dispatches the calls of the Works bound to it during one :meth:`App.run`.
+    """Dispatches the calls of the Works bound to it during one `App.run`.
 
     ``live=True`` is the looping model (Lightning's): reading a parallel Work's state
     never waits, a call to a parallel Work whose call is still in flight is ignored (the
     looping Flow calls again), and what hosts report while calls run (Status,
-    StateUpdate) is applied by :meth:`poll`, between iterations of the Flow. ``launch``
+    StateUpdate) is applied by `poll`, between iterations of the Flow. ``launch``
     starts hosts for Works that had none yet (started late, or created while running).
     """
 
@@ -154,7 +154,7 @@ class Runtime:
             self.hosts.update(self._launch(missing))
 
     def on_event(self, name: str, message: Any) -> None:
-        """A host's report about Work ``name`` (any thread): applied at the next :meth:`poll`."""
+        """A host's report about Work ``name`` (any thread): applied at the next `poll`."""
         self._events.put((name, message))
         self.changed.set()
 

@@ -1,11 +1,11 @@
 """Signals: an App ends cleanly on SIGTERM and SIGINT, and its workers die with it.
 
-In the App's process, :func:`stop_on_signals` turns SIGTERM, SIGINT and SIGHUP into an
-:class:`Interrupted` exception raised in the main thread, so that ``App.run`` stops its
+In the App's process, `stop_on_signals` turns SIGTERM, SIGINT and SIGHUP into an
+`Interrupted` exception raised in the main thread, so that ``App.run`` stops its
 workers and writes the run record (outcome ``"interrupted"``) on its way out, whatever
 sent the signal (Ctrl-C, ``kill``, ``timeout``, systemd, Docker, a batch scheduler).
 
-In a worker process, :func:`die_with_parent` makes sure the worker and everything its
+In a worker process, `die_with_parent` makes sure the worker and everything its
 Work started end when the App's process ends, even by SIGKILL: the worker leads its own
 process group; the kernel sends it SIGTERM when its parent dies (``PR_SET_PDEATHSIG`` on
 Linux); a watchdog thread notices a new parent process elsewhere; either way the whole
@@ -60,7 +60,7 @@ def hold_signals() -> Iterator[None]:
 
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """Within the block, SIGTERM, SIGINT and SIGHUP raise :class:`Interrupted`.
+    """Within the block, SIGTERM, SIGINT and SIGHUP raise `Interrupted`.
 
     Only the main thread can install signal handlers; elsewhere the block changes nothing.
     The previous handlers are back when the block ends.

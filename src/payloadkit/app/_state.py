@@ -93,7 +93,7 @@ def taking_files() -> Iterator[None]:
 
 
 def takes_files() -> bool:
-    """True inside :func:`taking_files` (in this thread)."""
+    """True inside `taking_files` (in this thread)."""
     return bool(getattr(_where, "files", False))
 
 
@@ -113,7 +113,7 @@ def carriable(value: Any) -> bool:
 def encode_value(value: Any, store: Store) -> Any:
     """``value`` as JSON with Payloads saved to ``store`` in dict form, else NOT_STATE.
 
-    Raises :class:`Uncarriable` for an int too long to become text, wherever it is nested.
+    Raises `Uncarriable` for an int too long to become text, wherever it is nested.
     """
     if value is None or isinstance(value, bool | float | str):
         return value
@@ -156,7 +156,7 @@ def _carriable_int(value: int) -> int:
 
 
 def decode_value(data: Any) -> Any:
-    """The value :func:`encode_value` encoded, Payloads rebuilt lazily from their refs."""
+    """The value `encode_value` encoded, Payloads rebuilt lazily from their refs."""
     if Payload.is_dict_form(data):
         if LIGHTNING_PAYLOAD in data:
             return _decoder("payloadkit.lightning._payload:payload_from_state")(data)
@@ -188,7 +188,7 @@ def state_of(obj: object, store: Store) -> dict[str, Any]:
 
 
 def work_state(name: str, work: object, store: Store) -> dict[str, Any]:
-    """:func:`state_of` for the Work ``name``; a WorkError naming the attribute it cannot carry."""
+    """`state_of` for the Work ``name``; a WorkError naming the attribute it cannot carry."""
     state: dict[str, Any] = {}
     for attribute, value in vars(work).items():
         if attribute.startswith("_"):
@@ -264,7 +264,7 @@ def encode_args(args: tuple[Any, ...], kwargs: dict[str, Any], store: Store) -> 
 
 
 def decode_args(encoded: EncodedArgs) -> tuple[list[Any], dict[str, Any]]:
-    """The arguments :func:`encode_args` encoded; payloads are fresh lazy copies."""
+    """The arguments `encode_args` encoded; payloads are fresh lazy copies."""
     positional, named = encoded
     return (
         [_decode_arg(item) for item in positional],

@@ -7,7 +7,7 @@ manifests, starting blake3's thread pool. Left to the first hand-over, that land
 the time between one Work setting a payload and the next Work holding it.
 
 A worker does it right after it has the Work, in a background thread, for the serializers
-it will probably use (:meth:`payloadkit._registry.Registry.likely`: those of the types the
+it will probably use (`payloadkit._registry.Registry.likely`: those of the types the
 Work's modules imported, and the fallbacks). The worker answers calls at once; a call that
 needs a library the warm-up is still importing waits only for the rest of that import
 (Python's import locks make both threads share it), and the registry's lock does the same
@@ -40,7 +40,7 @@ def warm_up() -> None:
 
 
 def start_warm_up() -> threading.Thread:
-    """Run :func:`warm_up` in a daemon thread; returns the thread (joining it is optional)."""
+    """Run `warm_up` in a daemon thread; returns the thread (joining it is optional)."""
     thread = threading.Thread(target=_warm_up_quietly, name="payloadkit-warm-up", daemon=True)
     thread.start()
     return thread

@@ -46,7 +46,7 @@ class Work:
 
     State is the public attributes whose values are JSON values or Payloads (nested in
     lists and dicts too); other public attributes, and private ones (``_name``), stay with
-    the Work where it runs and survive between its runs. Inside an :class:`App`, calling
+    the Work where it runs and survive between its runs. Inside an `App`, calling
     ``run`` sends the call to the Work's executor and, when it returns, the Work in the
     Flow shows the state the run produced. Outside an App, ``run`` is a plain method call.
 
@@ -56,14 +56,14 @@ class Work:
     of an earlier successful call (payloads compared by digest). ``timeout`` (seconds)
     limits each call: a call past it is stopped and raised as a WorkError naming the Work
     and the limit (the App's ``work_timeout`` applies to Works that set none).
-    ``raise_exception=False`` records a failed call in :attr:`status` instead of ending
+    ``raise_exception=False`` records a failed call in `status` instead of ending
     the App. ``start_with_flow=False`` starts the Work's worker at its first call (or
-    :meth:`start`) instead of when the App starts.
+    `start`) instead of when the App starts.
 
     Assigning a public attribute a value that cannot be state (neither JSON nor a
     Payload) raises a WorkError naming the attribute; keep such values private
-    (``self._model``). :attr:`status` and ``has_succeeded``, ``is_running``, ... say where
-    the Work's latest call stands; :meth:`stop` ends its worker.
+    (``self._model``). `status` and ``has_succeeded``, ``is_running``, ... say where
+    the Work's latest call stands; `stop` ends its worker.
 
     ```python
     import payloadkit as pk
@@ -125,7 +125,7 @@ class Work:
 
     @property
     def raise_exception(self) -> bool:
-        """True when a failed call ends the App; False records it in :attr:`status` only."""
+        """True when a failed call ends the App; False records it in `status` only."""
         return bool(self.__dict__.get("_pk_raise_exception", True))
 
     @property
@@ -140,7 +140,7 @@ class Work:
 
     @property
     def status(self) -> WorkStatus:
-        """The latest status: ``status.stage`` is one of :class:`WorkStageStatus`."""
+        """The latest status: ``status.stage`` is one of `WorkStageStatus`."""
         statuses = self.__dict__.get("_pk_statuses")
         if statuses:
             return WorkStatus(**statuses[-1])
@@ -148,7 +148,7 @@ class Work:
 
     @property
     def has_started(self) -> bool:
-        """True once a call (or :meth:`start`) reached the Work."""
+        """True once a call (or `start`) reached the Work."""
         return self.status.stage != WorkStageStatus.NOT_STARTED
 
     @property

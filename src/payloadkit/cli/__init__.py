@@ -2,7 +2,7 @@
 
 Each command lives in its own module with an ``add_commands(subparsers)`` function that
 adds its parsers and sets ``handler`` on them; this module only assembles them and maps
-errors to exit codes: 0 success, 1 failure (a :class:`PayloadkitError`, message printed),
+errors to exit codes: 0 success, 1 failure (a `PayloadkitError`, message printed),
 2 usage.
 """
 

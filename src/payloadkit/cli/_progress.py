@@ -1,4 +1,4 @@
-"""Progress bars of the store commands, by the rules of :mod:`payloadkit._progress`."""
+"""Progress bars of the store commands, by the rules of `payloadkit._progress`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ __all__ = ["progress_callback"]
 def progress_callback(size: int, label: str, *, force: bool = False) -> Iterator[Any]:
     """An fsspec callback drawing a bar on stderr for this transfer, or None when none is wanted.
 
-    A bar is drawn when :func:`payloadkit._progress.progress_wanted` says so (a large
+    A bar is drawn when `payloadkit._progress.progress_wanted` says so (a large
     transfer, progress on) or when ``force`` is true; without tqdm installed there is none.
     The bar ends full even when a write moved into place whole reported no progress.
     """

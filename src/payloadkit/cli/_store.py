@@ -1,7 +1,7 @@
 """Store commands: ``ls``, ``show``, ``rm``, ``verify``, ``runs`` and ``gc``.
 
 Every command takes the store URL first; without it, the store is ``$PAYLOADKIT_STORAGE``
-or ``./.payloadkit`` when that exists (``get`` and ``put`` are in :mod:`._transfer`). Storage options for backends that need them
+or ``./.payloadkit`` when that exists (``get`` and ``put`` are in `._transfer`). Storage options for backends that need them
 (an S3-compatible endpoint, a region) are given with ``--storage-option KEY=VALUE``;
 credentials belong in the environment or the backend's usual files, never on a command
 line that other users of the machine can read.

@@ -25,13 +25,13 @@ class _RootFlow(LightningFlow):
 
 
 class LightningApp(App):
-    """Lightning's LightningApp: building it runs nothing; :meth:`run` (or ``payloadkit run
+    """Lightning's LightningApp: building it runs nothing; `run` (or ``payloadkit run
     FILE``) calls the root Flow's ``run()`` in a loop until it calls ``self.stop()``, a Work
     fails, or nothing changes any more and no Work runs.
 
     Lightning's own arguments (``info``, ``flow_cloud_compute``, ``log_level``,
     ``root_path``, ...) are accepted and ignored, with one warning. ``storage`` and
-    ``executor`` are payloadkit's (see :class:`payloadkit.App`); by default each Work
+    ``executor`` are payloadkit's (see `payloadkit.App`); by default each Work
     runs in its own process, as in Lightning. A Work given as the root is wrapped in a
     Flow that runs it.
 

@@ -5,7 +5,7 @@ by one record of kind ``drives`` in the store (``records/drives/<drive>.<key>.js
 holding the file's relative path and its payload reference. One record per file means
 Works putting files at the same time never overwrite each other's entries. Every run
 record lists the payloads of all Drive records present when the run ended (see
-:mod:`payloadkit.app._record`), so garbage collection keeps Drive files.
+`payloadkit.app._record`), so garbage collection keeps Drive files.
 """
 
 from __future__ import annotations

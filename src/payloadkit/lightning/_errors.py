@@ -1,6 +1,6 @@
 """The errors Lightning raises where payloadkit.lightning follows its rules.
 
-Each is a :class:`payloadkit.errors.PayloadkitError` and also the built-in class Lightning
+Each is a `payloadkit.errors.PayloadkitError` and also the built-in class Lightning
 raises (``AttributeError``, ``TypeError``), so code catching either works.
 """
 

@@ -95,7 +95,7 @@ class LightningFlow(Flow):
         raise LightningFlowException(end_msg or f"{self.name} failed the App.", work=self.name)
 
     def _exit(self, end_msg: str = "") -> None:
-        """Lightning's older name of :meth:`stop`."""
+        """Lightning's older name of `stop`."""
         self.stop(end_msg)
 
     # -- the component tree ----------------------------------------------------
@@ -129,7 +129,7 @@ class LightningFlow(Flow):
         return found
 
     def named_works(self, recurse: bool = True) -> list[tuple[str, Work]]:
-        """``(name, work)`` for each of :meth:`works`."""
+        """``(name, work)`` for each of `works`."""
         return [(str(getattr(work, "name", "")), work) for work in self.works(recurse)]
 
     def get_component_by_name(self, name: str) -> Any:

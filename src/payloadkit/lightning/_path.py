@@ -5,7 +5,7 @@ accepted and dropped). When the state of the Work holding it is taken (after its
 or live while it runs), an existing file or folder is saved to the App's store as a
 payload, content-addressed and verified like any other, and the Path travels as its
 reference. A Work that receives the Path as a ``run`` argument finds the file in place
-before its code starts; any Work can fetch it with :meth:`Path.get`.
+before its code starts; any Work can fetch it with `Path.get`.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class Path(_Base):  # type: ignore[misc]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Path:
-        """The Path :meth:`to_dict` described."""
+        """The Path `to_dict` described."""
         return path_from_state(data)
 
     _pk_saved: PayloadRef | None

@@ -1,6 +1,6 @@
 """``L.storage.Payload``: payloadkit's Payload with Lightning's names and hooks.
 
-On top of :class:`payloadkit.Payload` it has Lightning's ``name`` (the attribute holding
+On top of `payloadkit.Payload` it has Lightning's ``name`` (the attribute holding
 it), ``hash`` (the content digest), ``exists_remote()`` and ``get()``. A subclass that
 overrides Lightning's ``save(obj, path)`` / ``load(path)`` is honoured: the file its
 ``save`` writes is what goes to the store (content-addressed and verified like any
@@ -120,7 +120,7 @@ class Payload(_Payload):
 
 
 def payload_from_state(data: dict[str, Any]) -> Payload:
-    """The lazy Lightning Payload that :meth:`Payload._pk_state` described."""
+    """The lazy Lightning Payload that `Payload._pk_state` described."""
     extra = data.get(LIGHTNING_PAYLOAD) or {}
     token = extra.get("class")
     cls: type[Payload] = cloudpickle.loads(base64.b64decode(token)) if token else Payload

@@ -1,8 +1,8 @@
 """Lightning's storage API: ``Payload``, ``Path`` and ``Drive``, all moving through the store.
 
-- :class:`Payload` wraps an object (``self.df = L.storage.Payload(df)``).
-- :class:`Path` is a file or folder a Work writes and other Works read.
-- :class:`Drive` is a named folder shared by every Work (``put``, ``get``, ``list``,
+- `Payload` wraps an object (``self.df = L.storage.Payload(df)``).
+- `Path` is a file or folder a Work writes and other Works read.
+- `Drive` is a named folder shared by every Work (``put``, ``get``, ``list``,
   ``delete``).
 """
 

@@ -1,4 +1,4 @@
-"""Stores: where payloads live. :func:`open_store` opens one from a URL.
+"""Stores: where payloads live. `open_store` opens one from a URL.
 
 A plain path (or ``file://``) is a local directory; ``memory://`` is this process's
 memory; any other fsspec protocol (``s3://``, ``gs://``, ``sftp://``, ...) goes through
@@ -15,17 +15,17 @@ cover, or replaces the fsspec-backed one for a scheme, with an entry point in th
     [project.entry-points."payloadkit.stores"]
     lakefs = "payloadkit_lakefs:LakeFSBackend"
 
-The entry point is a callable (a :class:`Backend` subclass, or a function) called as
-``factory(url, **storage_options)`` that returns a :class:`Backend`; payloadkit builds the
-:class:`Store` on it, so the plugin's store has every guarantee of the built-in ones (a
-factory that returns a whole :class:`Store` is accepted too). It is loaded when a store of
-that scheme is first opened. Local directories are always :class:`LocalStore`.
-A plugin that fails to load is reported with a :class:`payloadkit.PluginWarning` and
+The entry point is a callable (a `Backend` subclass, or a function) called as
+``factory(url, **storage_options)`` that returns a `Backend`; payloadkit builds the
+`Store` on it, so the plugin's store has every guarantee of the built-in ones (a
+factory that returns a whole `Store` is accepted too). It is loaded when a store of
+that scheme is first opened. Local directories are always `LocalStore`.
+A plugin that fails to load is reported with a `payloadkit.PluginWarning` and
 fsspec's implementation is used; errors the plugin raises while opening become
-:class:`StoreError` (without the storage options' values). The plugin environment
+`StoreError` (without the storage options' values). The plugin environment
 variables (``PAYLOADKIT_DISABLE_PLUGINS``, ``PAYLOADKIT_PLUGIN_AUTOLOAD``) apply.
-A store plugin's tests subclass :class:`payloadkit.testing.BackendTests` and
-:class:`payloadkit.testing.StoreTests`.
+A store plugin's tests subclass `payloadkit.testing.BackendTests` and
+`payloadkit.testing.StoreTests`.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def open_store(url: str | os.PathLike[str], **storage_options: Any) -> Store:
     """Open the store at ``url``; keyword arguments are fsspec storage options.
 
     ``trusted_serializers=[...]`` fixes the store's load policy: only those serializers
-    may load from it (see :class:`LoadPolicy`). Opening reads and writes nothing: the
+    may load from it (see `LoadPolicy`). Opening reads and writes nothing: the
     location becomes a store at its first save.
 
     ```python

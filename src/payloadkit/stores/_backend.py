@@ -1,21 +1,21 @@
 """The byte-level Backend under every Store: keys in, bytes out, atomic writes.
 
-A :class:`Backend` knows nothing of payloads. It stores values under ``/``-separated keys
+A `Backend` knows nothing of payloads. It stores values under ``/``-separated keys
 relative to its root, writes each value atomically (a reader sees the whole value or
 nothing, whatever happens to the writer), and lists, stats, copies, moves and deletes
-keys. :class:`payloadkit.stores.Store` builds the payload protocol (digests, manifests,
+keys. `payloadkit.stores.Store` builds the payload protocol (digests, manifests,
 signatures, verification, garbage-collection safety) on any Backend, so a store plugin
 that provides a Backend gets exactly the guarantees of the built-in stores.
 
-A store plugin's Backend implements five methods (:meth:`Backend.read`,
-:meth:`Backend.write_frames`, :meth:`Backend.stat`, :meth:`Backend.delete`,
-:meth:`Backend.list`), declares its capabilities as class attributes, and passes
-:class:`payloadkit.testing.BackendTests`; the plugin guide has a complete example.
+A store plugin's Backend implements five methods (`Backend.read`,
+`Backend.write_frames`, `Backend.stat`, `Backend.delete`,
+`Backend.list`), declares its capabilities as class attributes, and passes
+`payloadkit.testing.BackendTests`; the plugin guide has a complete example.
 
 Errors: a missing key raises
-:class:`FileNotFoundError`; anything else the storage system reports is an :class:`OSError`
-(or a :class:`payloadkit.errors.PayloadkitError` with a better message); the Store turns
-them into :class:`payloadkit.errors.StoreError` naming the payload and the store.
+`FileNotFoundError`; anything else the storage system reports is an `OSError`
+(or a `payloadkit.errors.PayloadkitError` with a better message); the Store turns
+them into `payloadkit.errors.StoreError` naming the payload and the store.
 """
 
 from __future__ import annotations
@@ -55,17 +55,17 @@ class KeyInfo:
 class Backend(ABC):
     """Atomic byte storage under one root, named by ``url`` (without credentials).
 
-    Subclasses implement :meth:`read`, :meth:`write_frames`, :meth:`stat`, :meth:`delete`
-    and :meth:`list`; the other methods have correct, if slower, defaults.
+    Subclasses implement `read`, `write_frames`, `stat`, `delete`
+    and `list`; the other methods have correct, if slower, defaults.
     """
 
     #: The backend can write values (put, records, the marker).
     supports_writes: ClassVar[bool] = True
     #: The backend can delete values.
     supports_deletes: ClassVar[bool] = True
-    #: :meth:`read_object` returns copy-on-write memory mappings (zero-copy loads).
+    #: `read_object` returns copy-on-write memory mappings (zero-copy loads).
     supports_mmap: ClassVar[bool] = False
-    #: :meth:`move` is one atomic rename (otherwise a copy, then a delete).
+    #: `move` is one atomic rename (otherwise a copy, then a delete).
     atomic_move: ClassVar[bool] = False
     #: Values are remote: reads of payloads go through the local verified cache.
     remote: ClassVar[bool] = False
@@ -182,7 +182,7 @@ class Backend(ABC):
 
 
 class PendingWrite(Protocol):
-    """A write started by :meth:`StartsWrites.start_write`."""
+    """A write started by `StartsWrites.start_write`."""
 
     def wait(self) -> None:
         """Wait until the value is written; its error, if any, is raised here."""
@@ -206,7 +206,7 @@ class StartsWrites(Protocol):
 class IncompleteUploads(Protocol):
     """A backend whose writes can leave invisible, billed leftovers (S3 multipart uploads).
 
-    Both methods raise :class:`NotImplementedError` when the server cannot list them.
+    Both methods raise `NotImplementedError` when the server cannot list them.
     """
 
     def incomplete_uploads(self) -> list[tuple[str, datetime]]:

@@ -1,15 +1,15 @@
-"""The Store: content-addressed, verified, atomic payload storage on any :class:`Backend`.
+"""The Store: content-addressed, verified, atomic payload storage on any `Backend`.
 
 Everything users call (choosing a serializer, hashing, dedup, manifests, signatures,
 verification before decoding, clear errors) lives here once; a backend only moves bytes.
-The on-store layout is :mod:`payloadkit._layout`'s.
+The on-store layout is `payloadkit._layout`'s.
 
 A payload exists once its manifest exists. A new payload's object is written before its
 manifest, so no manifest ever points at partial bytes, and checked again after it, so a
 garbage collection that removed the bytes of an old orphan at that moment cannot leave the
 manifest without them. Saving a payload that is already stored writes nothing while its
 manifest is younger than half the store's grace period, and otherwise rewrites the manifest
-with the current time and checks for a running collection (:mod:`payloadkit.stores._lease`).
+with the current time and checks for a running collection (`payloadkit.stores._lease`).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ _REWRAPPED = (DeserializationError, IntegrityError, ConfigurationError)
 
 
 class Store:
-    """A place payloads are put and got, named by a URL. Open one with :func:`open_store`.
+    """A place payloads are put and got, named by a URL. Open one with `open_store`.
 
     ```python
     import payloadkit as pk
@@ -134,7 +134,7 @@ class Store:
 
     @property
     def policy(self) -> LoadPolicy:
-        """The load policy in force for this store (see :class:`LoadPolicy`)."""
+        """The load policy in force for this store (see `LoadPolicy`)."""
         if self._policy is not None:
             return self._policy
         current = LoadPolicy.current()
@@ -147,7 +147,7 @@ class Store:
         """The store's marker (format 1 for a 0.1.0 store), or None where there is no store.
 
         A location holding anything payloadkit did not write, and no marker, raises
-        :class:`payloadkit.errors.NotAStoreError`; an empty or missing location gives None.
+        `payloadkit.errors.NotAStoreError`; an empty or missing location gives None.
         """
         if self._marker is not None:
             return self._marker
@@ -424,7 +424,7 @@ class Store:
 
         A bare digest names the payload with those bytes; when several payloads share them
         (saved as several types or with several serializers) it raises
-        :class:`payloadkit.errors.AmbiguousPayloadError`: give the ref.
+        `payloadkit.errors.AmbiguousPayloadError`: give the ref.
         """
         manifest = self._lookup(ref)
         if manifest is None:
@@ -480,7 +480,7 @@ class Store:
     def manifests_of(self, digest: str) -> list[Manifest]:
         """Every payload stored with the bytes ``digest`` names (one per type and serializer).
 
-        A damaged manifest raises :class:`payloadkit.errors.IntegrityError`.
+        A damaged manifest raises `payloadkit.errors.IntegrityError`.
         """
         parse_digest(digest)
         if self.marker() is None:
@@ -568,7 +568,7 @@ class Store:
         return keys
 
     def __iter__(self) -> Iterator[PayloadRef]:
-        """The refs of every payload in the store, in digest order (see :meth:`manifests`)."""
+        """The refs of every payload in the store, in digest order (see `manifests`)."""
         for manifest in self.manifests():
             yield manifest.ref
 
@@ -578,7 +578,7 @@ class Store:
         One damaged manifest does not hide the rest of the store: it is skipped with a
         ``UserWarning`` naming its digest (``payloadkit verify`` reports it too; saving
         the payload again or deleting it repairs the store). A store that cannot be
-        listed or read at all raises :class:`StoreError`.
+        listed or read at all raises `StoreError`.
         """
         if self.marker() is None:
             return
@@ -613,7 +613,7 @@ class Store:
 
         With ``expect`` (a ref, a digest, or None for "not tagged yet") the name moves only
         if it points there now. A writer that loses a race raises
-        :class:`payloadkit.errors.TagConflictError`; without ``expect`` it first tries again
+        `payloadkit.errors.TagConflictError`; without ``expect`` it first tries again
         up to ``retries`` times.
         """
         self._require_writes("tag a payload")

@@ -136,7 +136,7 @@ class PayloadCache:
 
         This walks the whole cache; a put does it only when this process's running count
         of the cache's size passes the cap, or when the count is older than
-        :data:`RESCAN_AFTER` seconds (other processes add entries too).
+        `RESCAN_AFTER` seconds (other processes add entries too).
         """
         entries = list(self._entries())
         total = sum(size for _mtime, size, _path in entries)

@@ -1,9 +1,9 @@
 """Files in and out of a store in bounded memory: what ``payloadkit put`` and ``get`` use.
 
-:func:`put_file` stores a local file's bytes as they are (the ``file`` serializer, under the
-file's own suffix); its digest is the digest of the file. :func:`read_chunks` yields a
+`put_file` stores a local file's bytes as they are (the ``file`` serializer, under the
+file's own suffix); its digest is the digest of the file. `read_chunks` yields a
 payload's stored bytes piece by piece and checks the digest of the whole before it ends;
-:func:`write_file_verified` writes them to a local file that appears, whole and verified,
+`write_file_verified` writes them to a local file that appears, whole and verified,
 only at the end. Memory stays a few chunks, whatever the size of the file.
 """
 

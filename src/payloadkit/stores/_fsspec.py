@@ -10,8 +10,8 @@ How a write is made atomic depends on the backend, declared by protocol:
 - ``"rename"`` (everything else): write ``tmp/<unique>.part``, then move it into place.
 
 Payloads read from a remote filesystem (anything but local files and memory) are kept in
-the verified local cache (:mod:`payloadkit.stores._cache`) by the Store. Transfers report
-progress through the ``callback`` given, or a default bar (:mod:`payloadkit._progress`).
+the verified local cache (`payloadkit.stores._cache`) by the Store. Transfers report
+progress through the ``callback`` given, or a default bar (`payloadkit._progress`).
 """
 
 from __future__ import annotations
@@ -239,8 +239,8 @@ class FsspecBackend(Backend):
 
 
 class FsspecStore(Store):
-    """A store rooted at ``root`` on the fsspec filesystem ``fs``: a :class:`Store` on an
-    :class:`FsspecBackend`."""
+    """A store rooted at ``root`` on the fsspec filesystem ``fs``: a `Store` on an
+    `FsspecBackend`."""
 
     def __init__(self, fs: Any, root: str, url: str, **kwargs: Any) -> None:
         super().__init__(FsspecBackend(fs, root, url), **kwargs)

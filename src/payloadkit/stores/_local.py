@@ -45,7 +45,7 @@ class LocalBackend(Backend):
 
     Writes go to ``tmp/`` and are renamed into place, so a killed writer never leaves a
     visible partial value. The first write of a backend object removes the temporary
-    files that crashed writers left there more than :data:`STALE_AFTER` seconds ago.
+    files that crashed writers left there more than `STALE_AFTER` seconds ago.
     Large values are read through a private (copy-on-write) memory mapping of the file.
     Reads refuse anything but a regular file (a link, a FIFO, a device) without blocking.
     """
@@ -226,7 +226,7 @@ class LocalBackend(Backend):
 
 
 class LocalStore(Store):
-    """A store in the directory ``root``: a :class:`Store` on a :class:`LocalBackend`.
+    """A store in the directory ``root``: a `Store` on a `LocalBackend`.
 
     Large objects load through a private (copy-on-write) memory mapping of the file:
     loaded arrays are writable and cost no anonymous memory.
@@ -294,7 +294,7 @@ def _walk(base: str, relative: str, start: str) -> Iterator[KeyInfo]:
 
 
 def _walk_names(base: str, relative: str, start: str) -> Iterator[str]:
-    """The names :func:`_walk` yields, from the directory entries alone."""
+    """The names `_walk` yields, from the directory entries alone."""
     try:
         entries = list(os.scandir(base))
     except (FileNotFoundError, NotADirectoryError):

@@ -92,7 +92,7 @@ def create_marker(backend: Backend, url: str, grace: timedelta | None = None) ->
     """Make the location a store: write the marker, if the location may become one.
 
     An empty location, or one holding only what payloadkit writes (a 0.1.0 store), may;
-    anything else raises :class:`NotAStoreError` and nothing is written.
+    anything else raises `NotAStoreError` and nothing is written.
     """
     legacy = False
     for info in backend.list(""):

@@ -1,7 +1,7 @@
 """The stores this process has opened, by URL, so that refs pointing at a URL find one store.
 
 Each store is opened once with the options configured for its URL; a call to
-:func:`payloadkit.configure` makes the next lookup open stores anew.
+`payloadkit.configure` makes the next lookup open stores anew.
 """
 
 from __future__ import annotations

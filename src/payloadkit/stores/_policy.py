@@ -1,9 +1,9 @@
 """The load policy: which stored payloads may be decoded here, decided before any byte is read.
 
-A :class:`LoadPolicy` holds the serializers trusted to load (``None``: all) and the keyring
+A `LoadPolicy` holds the serializers trusted to load (``None``: all) and the keyring
 that signatures are checked with (``None``: no key, nothing is signed). A store opened with
 ``trusted_serializers=`` (or given a policy) keeps it; a store opened without one follows
-the process's configuration (:func:`payloadkit.configure`, ``PAYLOADKIT_SECRET``).
+the process's configuration (`payloadkit.configure`, ``PAYLOADKIT_SECRET``).
 """
 
 from __future__ import annotations

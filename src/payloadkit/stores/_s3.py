@@ -2,7 +2,7 @@
 
 - Lookups go straight to the server (GET/HEAD/LIST), never through s3fs's per-instance
   listing cache, so an object another process has just written is found.
-- A small object's PUT can start at once (:meth:`S3Backend.start_write`), while the store
+- A small object's PUT can start at once (`S3Backend.start_write`), while the store
   looks for its manifest: identical bytes overwrite themselves harmlessly, and the
   manifest is still written only once its object is complete.
 - Uploads stream the serializer's frames (or a memory-mapped spool file) in one PUT,
@@ -12,10 +12,10 @@
 - Downloads fill one preallocated buffer with parallel ranged GETs; a body cut short is
   resumed from where it stopped, a bounded number of times with backoff.
 - Errors say what went wrong: a missing bucket or an unreachable endpoint is a
-  :class:`StoreError`, refused or missing credentials or a malformed bucket name a
-  :class:`ConfigurationError`; none ever shows a credential.
+  `StoreError`, refused or missing credentials or a malformed bucket name a
+  `ConfigurationError`; none ever shows a credential.
 - A server that cannot list multipart uploads (501 NotImplemented, as some S3-compatible
-  servers answer) makes :meth:`S3Backend.incomplete_uploads` raise NotImplementedError.
+  servers answer) makes `S3Backend.incomplete_uploads` raise NotImplementedError.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ class _ViewReader(io.RawIOBase):
 
 
 class _Running:
-    """A coroutine running on s3fs's loop, started by :meth:`S3Store._start`."""
+    """A coroutine running on s3fs's loop, started by `S3Store._start`."""
 
     def __init__(self, future: concurrent.futures.Future[Any], done: threading.Event) -> None:
         self.future = future
@@ -557,7 +557,7 @@ class S3Backend(FsspecBackend):
 
 
 class S3Store(FsspecStore):
-    """A store under ``s3://bucket/prefix``: a :class:`Store` on an :class:`S3Backend`."""
+    """A store under ``s3://bucket/prefix``: a `Store` on an `S3Backend`."""
 
     def __init__(self, fs: Any, root: str, url: str, **kwargs: Any) -> None:
         Store.__init__(self, S3Backend(fs, root, url), **kwargs)

@@ -1,12 +1,12 @@
 """Named payloads with history: a tag is an append-only log of changes, one key each.
 
-A change is written once and never overwritten (:func:`payloadkit._layout.tag_entry_key`),
+A change is written once and never overwritten (`payloadkit._layout.tag_entry_key`),
 so no update can be lost on a store without conditional writes (S3). Each change names the
 change it was based on (its *parent*). After writing, its writer lists the tag again:
 
 * when no other live change has the same parent (a *sibling*) and its parent still stands,
   it writes a ``confirmed`` mark: from then on the tag points at it;
-* otherwise it writes a ``superseded`` mark and raises :class:`TagConflictError`.
+* otherwise it writes a ``superseded`` mark and raises `TagConflictError`.
 
 Only confirmed changes count, and a change is confirmed only by a writer that saw no
 sibling after writing its own: a sibling written later sees this one and yields, so two
@@ -117,7 +117,7 @@ class TagLog:
     def rivals(self, mine: TagEntry) -> list[str]:
         """Live changes other than ``mine`` based on the same change.
 
-        A change left unmarked for :data:`STALE_NS` was abandoned by a writer that died
+        A change left unmarked for `STALE_NS` was abandoned by a writer that died
         before marking it; it no longer blocks the tag.
         """
         oldest = int(mine.entry[:20]) - STALE_NS

@@ -1,10 +1,10 @@
-"""BackendTests: the conformance suite every :class:`payloadkit.stores.Backend` passes.
+"""BackendTests: the conformance suite every `payloadkit.stores.Backend` passes.
 
 A store plugin subclasses it and provides a ``backend`` fixture returning an empty backend;
 the built-in local, memory and S3 backends pass the same tests. Every guarantee the Store
 builds on is checked here: atomic whole values, fresh listings with sizes and times,
 FileNotFoundError for missing keys, refusal to read more than asked, moves, copies and the
-declared capabilities. Then :class:`payloadkit.testing.StoreTests` runs the payload protocol
+declared capabilities. Then `payloadkit.testing.StoreTests` runs the payload protocol
 on top (``pk.Store(backend)``).
 """
 

@@ -36,7 +36,7 @@ class SerializerTests:
             return [my_object(), another_object()]
     ```
 
-    Override :meth:`assert_same` when ``==`` does not compare your objects (DataFrames).
+    Override `assert_same` when ``==`` does not compare your objects (DataFrames).
     """
 
     @pytest.fixture

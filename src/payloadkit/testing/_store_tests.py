@@ -49,9 +49,9 @@ class StoreTests(TagTests):
             return pk.open_store(tmp_path / "store")
     ```
 
-    The back-door hooks (:meth:`raw_get`, :meth:`raw_set`, :meth:`raw_keys`) bypass the
-    store: for :class:`LocalStore` and :class:`FsspecStore` they go around the backend too
-    (the filesystem itself); for any other store they call its :class:`Backend` directly.
+    The back-door hooks (`raw_get`, `raw_set`, `raw_keys`) bypass the
+    store: for `LocalStore` and `FsspecStore` they go around the backend too
+    (the filesystem itself); for any other store they call its `Backend` directly.
     """
 
     @pytest.fixture

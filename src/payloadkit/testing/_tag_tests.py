@@ -1,6 +1,6 @@
 """TagTests: named payloads with history, part of every store's conformance suite.
 
-Mixed into :class:`payloadkit.testing.StoreTests`; the back doors are StoreTests'.
+Mixed into `payloadkit.testing.StoreTests`; the back doors are StoreTests'.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Runs as graphs of Works and the payloads between them, the payloads with previews chosen
 by type, and the store's health, as server-rendered HTML with a JSON mirror under
-``/api/``. Serve it with :func:`serve`, or mount :func:`create_app` in any ASGI server::
+``/api/``. Serve it with `serve`, or mount `create_app` in any ASGI server::
 
     import payloadkit as pk
     from payloadkit.ui import create_app
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def create_app(store: Store, **options: Any) -> Starlette:
-    """The ASGI application of the UI over ``store`` (see :mod:`payloadkit.ui._app`)."""
+    """The ASGI application of the UI over ``store`` (see `payloadkit.ui._app`)."""
     from payloadkit.ui._app import create_app as create
 
     return create(store, **options)

@@ -5,7 +5,7 @@ onto several lines, so a hundred parallel Works make a tall, scrollable grid rat
 a hairball. Edges are drawn orthogonally through the empty space only: down out of the
 producer into the gap below it, along to a gutter between columns, through the gutter
 to the channel above the consumer's band, along to the gutter beside the consumer, and
-into its top (see :func:`_route`). Edges sharing a stretch overlap, which reads as a bus. Every text is
+into its top (see `_route`). Edges sharing a stretch overlap, which reads as a bus. Every text is
 escaped: Work names and digests come from the store.
 """
 

@@ -1,6 +1,6 @@
 """A run's lineage: its Works as nodes and the payloads between them as edges.
 
-Built from a run record through the readers of :mod:`payloadkit.app._record` only. A
+Built from a run record through the readers of `payloadkit.app._record` only. A
 payload goes from the Work whose call first held it (in its ``outputs``) to every other
 Work whose call received it (in its ``inputs``). Records are untrusted stored data: any
 field of the wrong type reads as absent. Format 1 records have no call history, so their

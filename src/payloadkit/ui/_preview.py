@@ -6,7 +6,7 @@ the header of a ``.npy`` array and a view of its data, a JSON document (the head
 large one as text), or the bytes of an image. Payloads of serializers that can run code
 on load (pickle, cloudpickle, dill, plugins that say so) show only their manifest unless
 the store's load policy trusts them; a pickled ``bytes`` value is read with
-:mod:`pickletools`, which parses and never executes, to show an image it holds.
+`pickletools`, which parses and never executes, to show an image it holds.
 """
 
 from __future__ import annotations

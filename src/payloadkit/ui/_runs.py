@@ -1,7 +1,7 @@
 """Run records as the pages show them: summaries for the list, one run in detail.
 
-Records are read with :func:`payloadkit._gc.run_records` and the readers of
-:mod:`payloadkit.app._record`; any field of the wrong type reads as absent.
+Records are read with `payloadkit._gc.run_records` and the readers of
+`payloadkit.app._record`; any field of the wrong type reads as absent.
 """
 
 from __future__ import annotations

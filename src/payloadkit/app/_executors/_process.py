@@ -8,7 +8,7 @@ prints reaches this terminal line by line, prefixed with the Work's name.
 
 The App owns its workers: each leads its own process group (so a Work's child processes
 go with it), dies with the App's process however that ends (see
-:mod:`payloadkit.app._signals`), and is killed, group and all, when a call runs past its
+`payloadkit.app._signals`), and is killed, group and all, when a call runs past its
 time limit or the App stops during a call; a Work whose worker was killed or died gets a
 fresh worker for its next call.
 """

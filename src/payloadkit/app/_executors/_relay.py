@@ -1,6 +1,6 @@
 """Relaying a worker's stdout or stderr to ours, line by line, prefixed with the Work's name.
 
-The relay reads in chunks and holds at most about :data:`CHUNK` bytes: a line longer than
+The relay reads in chunks and holds at most about `CHUNK` bytes: a line longer than
 that is passed on in pieces, so very large output streams through. A reader of our
 output that goes away (``payloadkit run app.py | head -1``) ends the writing quietly; the
 relay keeps draining the worker's pipe, so the worker never blocks on a full pipe and the

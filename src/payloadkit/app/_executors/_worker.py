@@ -1,7 +1,7 @@
 """The main program of a worker process: ``python -m payloadkit.app._executors._worker FD PID``.
 
 The parent (process ``PID``) passes one end of a socket pair as file descriptor ``FD``.
-Over it flow the messages of :mod:`payloadkit.app._protocol`: first a ``Bootstrap`` that
+Over it flow the messages of `payloadkit.app._protocol`: first a ``Bootstrap`` that
 configures this process (the App's store, its storage options, signing keys, and the
 parent's ``sys.path``) and carries the pickled Work; then calls, each answered with a
 ``Status`` when it starts, ``StateUpdate`` messages while it sets attributes, and an
