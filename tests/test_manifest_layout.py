@@ -34,3 +34,22 @@ def test_indented_signed_manifest_still_loads(local_store: pk.Store) -> None:
     path.write_bytes(indented)
     assert local_store.info(ref).signature is not None
     assert local_store.get(ref) == {"signed": True}
+
+
+def test_bulk_manifest_parsing_agrees_with_parse_key() -> None:
+    """manifest_keys finds exactly the manifest keys parse_key recognises, hostile ones refused."""
+    from payloadkit._layout import manifest_key, manifest_keys, parse_key
+
+    good = [manifest_key("blake3:" + f"{n:02x}" * 32, "json", "builtins.dict") for n in range(5)]
+    legacy = "manifests/sha256/ab/" + "ab" * 32 + ".json"
+    hostile = [
+        "manifests/blake3/zz/" + "a" * 64 + ".json",  # fan-out is no hex
+        "manifests/blake3/ac/" + "ab" * 32 + ".json",  # fan-out of another digest
+        "manifests/md5/ab/" + "ab" * 32 + ".json",
+        "manifests/blake3/ab/" + "ab" * 32 + ".json\nmanifests/x",
+        "objects/blake3/ab/" + "ab" * 32 + ".json",
+    ]
+    keys = [*good, legacy, *hostile]
+    expected = sorted((p.digest, p.key) for p in map(parse_key, keys) if p and "manifest" in p.kind)
+    assert sorted(manifest_keys(keys)) == expected
+    assert len(expected) == 6

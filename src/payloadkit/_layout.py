@@ -38,6 +38,7 @@ __all__ = [
     "gc_lease_key",
     "legacy_manifest_key",
     "manifest_key",
+    "manifest_keys",
     "object_key",
     "parse_key",
     "record_key",
@@ -75,6 +76,29 @@ _PATTERNS = {
     "marker": re.compile(rf"\A{re.escape(MARKER_KEY)}\Z"),
 }
 _RECORD_NAME_RE = re.compile(rf"\A{_NAME}\Z")
+_ALL_KINDS = tuple(_PATTERNS)
+#: The kinds a key can be, by its first path segment (a listing parses many keys).
+_KINDS_BY_TOP = {
+    "objects": ("object",),
+    "manifests": ("manifest", "legacy-manifest"),
+    "records": ("record",),
+    "gc": ("gc-lease",),
+    "tmp": ("tmp",),
+    "tags": ("tag", "tag-mark"),
+}
+_MANIFESTS_IN_BULK = re.compile(
+    rf"^manifests/{_ALG}/(?P<fan>[0-9a-f]{{2}})/((?P=fan)[0-9a-f]{{62}})(?:\.{_VARIANT})?\.json$",
+    re.MULTILINE,
+)
+
+
+def manifest_keys(keys: list[str]) -> list[tuple[str, str]]:
+    """(digest, key) of every manifest key among ``keys``, in one pass (a listing of a large
+    store holds many: this parses them at C speed, as :func:`parse_key` would one by one)."""
+    text = "\n".join(k for k in keys if "\n" not in k)
+    return [(f"{m[1]}:{m[3]}", m[0]) for m in _MANIFESTS_IN_BULK.finditer(text)]
+
+
 _TAG_NAME_RE = re.compile(r"\A[A-Za-z0-9](?:[A-Za-z0-9._-]|/(?!/)){0,199}\Z")
 
 
@@ -95,7 +119,8 @@ class ParsedKey:
 
 def parse_key(key: str) -> ParsedKey | None:
     """The kind of ``key``, or None for a key payloadkit never writes (a foreign file)."""
-    for kind, pattern in _PATTERNS.items():
+    for kind in _KINDS_BY_TOP.get(key.partition("/")[0], _ALL_KINDS):
+        pattern = _PATTERNS[kind]
         match = pattern.match(key)
         if match is None:
             continue

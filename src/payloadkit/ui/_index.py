@@ -21,10 +21,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from payloadkit._layout import digest_prefix, parse_key
+from payloadkit._layout import digest_prefix, manifest_keys
 from payloadkit._manifest import MAX_MANIFEST_BYTES, Manifest
 from payloadkit.errors import IntegrityError, PayloadkitError
-from payloadkit.stores import KeyInfo, Store
+from payloadkit.stores import Store
 
 __all__ = ["SORTS", "ManifestIndex", "Page", "Row"]
 
@@ -59,7 +59,7 @@ class Page:
 
 @dataclass(frozen=True)
 class _Listing:
-    entries: list[tuple[str, str, KeyInfo]]  # (digest, key, info), sorted
+    entries: list[tuple[str, str]]  # (digest, key), sorted
     taken: float
 
 
@@ -93,13 +93,10 @@ class ManifestIndex:
 
     def refresh(self) -> _Listing:
         """List the manifests' keys once (one backend listing) and keep the result."""
-        entries = []
-        # Keys only (no size or time of each file): the rows shown stat their own manifests.
-        for key in self.store.backend.list_keys("manifests/"):
-            parsed = parse_key(key)
-            if parsed is not None and parsed.digest is not None and "manifest" in parsed.kind:
-                entries.append((parsed.digest, key, KeyInfo(key, 0)))
-        entries.sort(key=lambda e: (e[0], e[1]))
+        # Keys only (no size or time of each file), parsed in one pass: the rows shown stat
+        # their own manifests.
+        entries = manifest_keys(list(self.store.backend.list_keys("manifests/")))
+        entries.sort()
         listing = _Listing(entries, time.monotonic())
         self._listing = listing
         self._first.set()
@@ -126,7 +123,7 @@ class ManifestIndex:
             self._first.set()
 
     # -- manifests --------------------------------------------------------------------
-    def row(self, digest: str, key: str, info: KeyInfo) -> Row:
+    def row(self, digest: str, key: str) -> Row:
         """The row of one manifest key, reading (or reusing) its manifest."""
         try:
             info = self.store.backend.stat(key)  # a manifest saved again is read again
@@ -150,9 +147,9 @@ class ManifestIndex:
             self._manifests.popitem(last=False)
         return Row(key, digest, manifest)
 
-    def _rows(self, entries: list[tuple[str, str, KeyInfo]]) -> Iterator[Row]:
-        for digest, key, info in entries:
-            yield self.row(digest, key, info)
+    def _rows(self, entries: list[tuple[str, str]]) -> Iterator[Row]:
+        for digest, key in entries:
+            yield self.row(digest, key)
 
     # -- queries ----------------------------------------------------------------------
     def page(
@@ -228,11 +225,11 @@ def _digest_matches(digest: str, prefix: str) -> bool:
     return digest.startswith(prefix) or digest.partition(":")[2].startswith(prefix)
 
 
-def _is_type_query(query: str, entries: list[tuple[str, str, KeyInfo]]) -> bool:
+def _is_type_query(query: str, entries: list[tuple[str, str]]) -> bool:
     """True when ``query`` is text to find in type names rather than a digest prefix."""
     if not query:
         return False
-    return not any(_digest_matches(digest, query) for digest, _, _ in entries)
+    return not any(_digest_matches(digest, query) for digest, _ in entries)
 
 
 def _matches(row: Row, query: str) -> bool:
