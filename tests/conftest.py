@@ -22,6 +22,15 @@ def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     yield
     pk.configure(reset=True)
     forget_stores()
+    _clear_memory_filesystem()
+
+
+def _clear_memory_filesystem() -> None:
+    """memory:// lives as long as the process: a test's memory stores do not outlive it."""
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    MemoryFileSystem.store.clear()
+    MemoryFileSystem.pseudo_dirs[:] = [""]
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from payloadkit.cli._args import add_storage_options
+from payloadkit.cli._common import add_full, short_digest, short_type
 from payloadkit.cli._output import print_table, safe
 
 __all__ = ["add_commands"]
@@ -32,6 +33,7 @@ def add_commands(commands: Any) -> None:
     parser.set_defaults(handler=_tag)
     parser = _command(commands, "tags", "list the names in a store", "List names and payloads.")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_full(parser)
     parser.set_defaults(handler=_tags)
     parser = _command(
         commands,
@@ -41,6 +43,7 @@ def add_commands(commands: Any) -> None:
     )
     parser.add_argument("name", metavar="NAME", help="the tag's name")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_full(parser)
     parser.set_defaults(handler=_history)
 
 
@@ -80,7 +83,11 @@ def _tags(args: argparse.Namespace) -> int:
     if not tags:
         print(f"No tags in {safe(args.url)}.")
         return 0
-    print_table(["name", "digest", "type"], [[n, r.digest, r.type] for n, r in tags.items()])
+    rows = [
+        [n, short_digest(r.digest, args.full), short_type(r.type, args.full)]
+        for n, r in tags.items()
+    ]
+    print_table(["name", "digest", "type"], rows)
     return 0
 
 
@@ -97,6 +104,13 @@ def _history(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    table = [[r["time"], r["digest"] or "(removed)", r["type"] or ""] for r in rows]
+    table = [
+        [
+            r["time"],
+            short_digest(r["digest"], args.full) if r["digest"] else "(removed)",
+            short_type(r["type"] or "", args.full),
+        ]
+        for r in rows
+    ]
     print_table(["time (UTC)", "digest", "type"], table)
     return 0
