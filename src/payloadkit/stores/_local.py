@@ -274,8 +274,9 @@ def _key_info(key: str, info: os.stat_result) -> KeyInfo:
     return KeyInfo(key, info.st_size, modified, stat.S_ISREG(info.st_mode))
 
 
-def _walk(base: str, relative: str, start: str) -> Iterator[KeyInfo]:
-    """Every file under ``base`` whose name starts with ``start``, without following links."""
+def _files(base: str, relative: str, start: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """(key, entry) of every file under ``base`` whose name starts with ``start``; links are
+    not followed and the entries' types come from the directory (no stat)."""
     try:
         entries = list(os.scandir(base))
     except (FileNotFoundError, NotADirectoryError):
@@ -286,29 +287,26 @@ def _walk(base: str, relative: str, start: str) -> Iterator[KeyInfo]:
         key = f"{relative}{entry.name}"
         try:
             if entry.is_dir(follow_symlinks=False):
-                yield from _walk(entry.path, f"{key}/", "")
+                yield from _files(entry.path, f"{key}/", "")
                 continue
+        except FileNotFoundError:
+            continue  # removed while we looked
+        yield key, entry
+
+
+def _walk(base: str, relative: str, start: str) -> Iterator[KeyInfo]:
+    """Every file of :func:`_files`, with its size and time."""
+    for key, entry in _files(base, relative, start):
+        try:
             yield _key_info(key, entry.stat(follow_symlinks=False))
         except FileNotFoundError:
             continue  # removed while we looked
 
 
 def _walk_names(base: str, relative: str, start: str) -> Iterator[str]:
-    """The names `_walk` yields, from the directory entries alone."""
-    try:
-        entries = list(os.scandir(base))
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    for entry in entries:
-        if not entry.name.startswith(start):
-            continue
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                yield from _walk_names(entry.path, f"{relative}{entry.name}/", "")
-                continue
-        except FileNotFoundError:
-            continue
-        yield f"{relative}{entry.name}"
+    """The keys of :func:`_files` alone."""
+    for key, _entry in _files(base, relative, start):
+        yield key
 
 
 def _write_all(fd: int, frame: memoryview, callback: Callback | None) -> None:
