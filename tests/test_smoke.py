@@ -15,3 +15,18 @@ def test_roundtrip_local(local_store: pk.Store) -> None:
 def test_roundtrip_memory(memory_store: pk.Store) -> None:
     """A list put into a memory store comes back equal."""
     assert memory_store.get(memory_store.put([1, 2])) == [1, 2]
+
+
+def test_python_dash_m_runs_the_command_line() -> None:
+    """`python -m payloadkit` is the payloadkit command line."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "payloadkit", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert done.stdout.startswith("payloadkit ")

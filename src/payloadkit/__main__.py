@@ -1,0 +1,7 @@
+"""``python -m payloadkit``: the same command line as ``payloadkit``."""
+
+import sys
+
+from payloadkit.cli import main
+
+sys.exit(main())
