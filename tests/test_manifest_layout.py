@@ -37,8 +37,9 @@ def test_indented_signed_manifest_still_loads(local_store: pk.Store) -> None:
 
 
 def test_bulk_manifest_parsing_agrees_with_parse_key() -> None:
-    """manifest_keys finds exactly the manifest keys parse_key recognises, hostile ones refused."""
-    from payloadkit._layout import manifest_key, manifest_keys, parse_key
+    """manifest_key_names finds exactly the manifest keys parse_key recognises, hostile ones
+    refused, and digest_of_manifest names each one's digest."""
+    from payloadkit._layout import digest_of_manifest, manifest_key, manifest_key_names, parse_key
 
     good = [manifest_key("blake3:" + f"{n:02x}" * 32, "json", "builtins.dict") for n in range(5)]
     legacy = "manifests/sha256/ab/" + "ab" * 32 + ".json"
@@ -51,5 +52,6 @@ def test_bulk_manifest_parsing_agrees_with_parse_key() -> None:
     ]
     keys = [*good, legacy, *hostile]
     expected = sorted((p.digest, p.key) for p in map(parse_key, keys) if p and "manifest" in p.kind)
-    assert sorted(manifest_keys(keys)) == expected
+    found = manifest_key_names(keys)
+    assert sorted((digest_of_manifest(k), k) for k in found) == expected
     assert len(expected) == 6

@@ -34,11 +34,12 @@ __all__ = [
     "MARKER_KEY",
     "TAGS_PREFIX",
     "ParsedKey",
+    "digest_of_manifest",
     "digest_prefix",
     "gc_lease_key",
     "legacy_manifest_key",
     "manifest_key",
-    "manifest_keys",
+    "manifest_key_names",
     "object_key",
     "parse_key",
     "record_key",
@@ -86,17 +87,24 @@ _KINDS_BY_TOP = {
     "tmp": ("tmp",),
     "tags": ("tag", "tag-mark"),
 }
-_MANIFESTS_IN_BULK = re.compile(
-    rf"^manifests/{_ALG}/(?P<fan>[0-9a-f]{{2}})/((?P=fan)[0-9a-f]{{62}})(?:\.{_VARIANT})?\.json$",
+_MANIFEST_KEYS_IN_BULK = re.compile(
+    r"^manifests/(?:blake3|sha256)/(?P<fan>[0-9a-f]{2})/(?P=fan)[0-9a-f]{62}"
+    r"(?:\.[A-Za-z0-9_.+-]{1,100}~[0-9a-f]{16})?\.json$",
     re.MULTILINE,
 )
 
 
-def manifest_keys(keys: list[str]) -> list[tuple[str, str]]:
-    """(digest, key) of every manifest key among ``keys``, in one pass (a listing of a large
-    store holds many: this parses them at C speed, as :func:`parse_key` would one by one)."""
+def manifest_key_names(keys: list[str]) -> list[str]:
+    """The manifest keys among ``keys`` (those :func:`parse_key` calls manifests), found in
+    one pass over all of them; :func:`digest_of_manifest` names each one's digest."""
     text = "\n".join(k for k in keys if "\n" not in k)
-    return [(f"{m[1]}:{m[3]}", m[0]) for m in _MANIFESTS_IN_BULK.finditer(text)]
+    return [m.group(0) for m in _MANIFEST_KEYS_IN_BULK.finditer(text)]
+
+
+def digest_of_manifest(key: str) -> str:
+    """The digest of a manifest key (one :func:`manifest_key_names` found)."""
+    _top, algorithm, _fan, name = key.split("/", 3)
+    return f"{algorithm}:{name[:64]}"
 
 
 _TAG_NAME_RE = re.compile(r"\A[A-Za-z0-9](?:[A-Za-z0-9._-]|/(?!/)){0,199}\Z")

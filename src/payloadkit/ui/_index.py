@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from payloadkit._layout import digest_prefix, manifest_keys
+from payloadkit._layout import digest_of_manifest, digest_prefix, manifest_key_names
 from payloadkit._manifest import MAX_MANIFEST_BYTES, Manifest
 from payloadkit.errors import IntegrityError, PayloadkitError
 from payloadkit.stores import Store
@@ -59,7 +59,7 @@ class Page:
 
 @dataclass(frozen=True)
 class _Listing:
-    entries: list[tuple[str, str]]  # (digest, key), sorted
+    entries: list[str]  # manifest keys, sorted (so in digest order)
     taken: float
 
 
@@ -95,7 +95,7 @@ class ManifestIndex:
         """List the manifests' keys once (one backend listing) and keep the result."""
         # Keys only (no size or time of each file), parsed in one pass: the rows shown stat
         # their own manifests.
-        entries = manifest_keys(list(self.store.backend.list_keys("manifests/")))
+        entries = manifest_key_names(list(self.store.backend.list_keys("manifests/")))
         entries.sort()
         listing = _Listing(entries, time.monotonic())
         self._listing = listing
@@ -147,9 +147,9 @@ class ManifestIndex:
             self._manifests.popitem(last=False)
         return Row(key, digest, manifest)
 
-    def _rows(self, entries: list[tuple[str, str]]) -> Iterator[Row]:
-        for digest, key in entries:
-            yield self.row(digest, key)
+    def _rows(self, keys: list[str]) -> Iterator[Row]:
+        for key in keys:
+            yield self.row(digest_of_manifest(key), key)
 
     # -- queries ----------------------------------------------------------------------
     def page(
@@ -170,10 +170,12 @@ class ManifestIndex:
         listing = self.listing()
         query = query.strip()
         if sort == "digest" and not _is_type_query(query, listing.entries):
-            entries = [e for e in listing.entries if _digest_matches(e[0], query)]
+            entries = listing.entries
+            if query:
+                entries = [k for k in entries if _digest_matches(digest_of_manifest(k), query)]
             if descending:
-                entries.reverse()
-            start = _start(page, after, [e[1] for e in entries], size, descending)
+                entries = entries[::-1]
+            start = _start(page, after, entries, size, descending)
             rows = list(self._rows(entries[start : start + size]))
             return _page(rows, listing, start, size, len(entries), bool(query))
         every = [r for r in self._rows(listing.entries) if _matches(r, query)]
@@ -225,11 +227,11 @@ def _digest_matches(digest: str, prefix: str) -> bool:
     return digest.startswith(prefix) or digest.partition(":")[2].startswith(prefix)
 
 
-def _is_type_query(query: str, entries: list[tuple[str, str]]) -> bool:
+def _is_type_query(query: str, keys: list[str]) -> bool:
     """True when ``query`` is text to find in type names rather than a digest prefix."""
     if not query:
         return False
-    return not any(_digest_matches(digest, query) for digest, _ in entries)
+    return not any(_digest_matches(digest_of_manifest(k), query) for k in keys)
 
 
 def _matches(row: Row, query: str) -> bool:
