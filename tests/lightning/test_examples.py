@@ -1,4 +1,7 @@
-"""The Lightning example apps in examples/lightning run with `payloadkit run` and exit."""
+"""The Lightning example apps in examples/lightning run with `payloadkit run` and exit.
+
+The docs page on sharing objects is examples/lightning_payload.py, run by tests/app/test_cli_run.py.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,6 @@ APPS = {
     "payload.py": "Application End!",
     "drive.py": "[root.work_2] Hello World !",
     "dag.py": "DAG completed: ['LinearRegression', 'Mean']",
-    "sharing_objects.py": "[root.dst] dst    col1  col2",
     "work_status.py": "stopped after: The provided value was 1",
     "parallel_works.py": "both done",
 }
