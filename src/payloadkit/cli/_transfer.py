@@ -10,10 +10,8 @@ place) or to standard output with ``-o -``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-import tempfile
 from typing import Any
 
 from payloadkit._manifest import Manifest
@@ -120,21 +118,10 @@ def _write_path(store: Any, manifest: Manifest, path: str, plain: bool, callback
 def _write_plain(store: Any, manifest: Manifest, path: str, callback: Any) -> None:
     """Convert the verified container to a plain pickle at ``path`` (temporary file first)."""
     from payloadkit._serializers._pickle import plain_pickle
-    from payloadkit.stores._files import readable_by_others
+    from payloadkit.stores._files import write_beside
 
     data = store.read_verified(manifest, callback)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{_name(path)}.", suffix=".part", dir=directory)
-    try:
-        with open(fd, "wb") as out:
-            for piece in plain_pickle(data):
-                out.write(piece)
-        readable_by_others(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_beside(path, lambda out: out.writelines(plain_pickle(data)))
 
 
 def _write_stdout(store: Any, manifest: Manifest, plain: bool) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from payloadkit._digest import DEFAULT_ALGORITHM, new_hasher, parse_digest
@@ -31,6 +31,7 @@ __all__ = [
     "put_file",
     "read_chunks",
     "readable_by_others",
+    "write_beside",
     "write_file_verified",
 ]
 
@@ -142,13 +143,19 @@ def write_file_verified(
 ) -> None:
     """Write the payload's bytes to ``target``: through a temporary file beside it, renamed
     into place once the digest is checked; on any failure nothing is left at ``target``."""
+    write_beside(target, lambda out: copy_chunks(store, manifest, out, callback))
+
+
+def write_beside(target: str, write: Callable[[BinaryIO], object]) -> None:
+    """Call ``write`` on a temporary file beside ``target``, then rename it into place,
+    readable by others; on any failure nothing is left at ``target``."""
     directory = os.path.dirname(os.path.abspath(target))
     fd, tmp = tempfile.mkstemp(
         prefix=f".{os.path.basename(target)}.", suffix=".part", dir=directory
     )
     try:
         with open(fd, "wb") as out:
-            copy_chunks(store, manifest, out, callback)
+            write(out)
         readable_by_others(tmp)
         os.replace(tmp, target)
     except BaseException:
