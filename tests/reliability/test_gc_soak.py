@@ -167,7 +167,6 @@ def _digest_of(key: str) -> str:
 
 
 def _soak(
-    store: pk.Store,
     url: str,
     options: dict[str, Any],
     seconds: float,
@@ -177,6 +176,7 @@ def _soak(
     writers: int = 3,
     collectors: int = 1,
 ) -> None:
+    store = pk.open_store(url, **options)
     store.initialize(grace=GRACE)
     events = _run_soak(url, options, seconds, tmp_path, writers, collectors)
     figures = _check(store, events)
@@ -199,7 +199,7 @@ def _soak(
 def test_gc_soak_local(tmp_path: Path, report_figure: Any) -> None:
     """Writers, a collector and a reader race on a local store for 20 seconds: nothing is lost."""
     url = str(tmp_path / "store")
-    _soak(pk.open_store(url), url, {}, 20, tmp_path, report_figure, "local")
+    _soak(url, {}, 20, tmp_path, report_figure, "local")
 
 
 @pytest.mark.s3
@@ -207,7 +207,6 @@ def test_gc_soak_s3(s3_server: Any, tmp_path: Path, report_figure: Any) -> None:
     """The same race on S3 (moto), shorter: nothing is lost."""
     url, options = s3_server.url(), s3_server.options()
     _soak(
-        pk.open_store(url, **options),
         url,
         options,
         15,
@@ -222,9 +221,7 @@ def test_gc_soak_s3(s3_server: Any, tmp_path: Path, report_figure: Any) -> None:
 def test_gc_soak_local_long(tmp_path: Path, report_figure: Any) -> None:
     """Four writers and two collectors race on a local store for two minutes: nothing is lost."""
     url = str(tmp_path / "store")
-    _soak(
-        pk.open_store(url), url, {}, 120, tmp_path, report_figure, "local", writers=4, collectors=2
-    )
+    _soak(url, {}, 120, tmp_path, report_figure, "local", writers=4, collectors=2)
 
 
 @pytest.mark.slow
@@ -233,7 +230,6 @@ def test_gc_soak_s3_long(s3_server: Any, tmp_path: Path, report_figure: Any) -> 
     """Three writers and two collectors race on S3 for ninety seconds: nothing is lost."""
     url, options = s3_server.url(), s3_server.options()
     _soak(
-        pk.open_store(url, **options),
         url,
         options,
         90,
