@@ -10,14 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import cloudpickle
 import pytest
 
 import payloadkit as pk
 from payloadkit._registry import registry
 from payloadkit.app._warmup import start_warm_up, warm_up
-
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 class _Text(pk.Serializer):

@@ -7,15 +7,12 @@ import subprocess
 import sys
 from typing import Any
 
-import cloudpickle
 import pytest
 
 import payloadkit as pk
 import payloadkit.lightning as L
 from payloadkit.app._executors._dask import is_loopback
 from payloadkit.errors import ConfigurationError, WorkError
-
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 class Talk(pk.Work):

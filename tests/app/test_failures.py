@@ -10,14 +10,11 @@ import threading
 import time
 from typing import Any
 
-import cloudpickle
 import pytest
 
 import payloadkit as pk
 from payloadkit.app._record import run_outcome, work_history, work_status
 from payloadkit.errors import WorkError
-
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 class Sleeps(pk.Work):

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import cloudpickle
 import pytest
 
 import payloadkit as pk
 from payloadkit.errors import WorkError
 
 # Workers cannot import this test module by name: its classes travel by value.
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 #: The hand-over tests run on a local store and on the S3 test server.
 ON_S3_TOO = pytest.mark.parametrize(

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import cloudpickle
 import pytest
 
 import payloadkit as pk
@@ -18,7 +16,6 @@ from payloadkit.errors import StoreError, WorkError
 
 pd = pytest.importorskip("pandas")
 np = pytest.importorskip("numpy")
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 @pytest.fixture

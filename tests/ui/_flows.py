@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-import cloudpickle
-
 import payloadkit as pk
-
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 class Split(pk.Work):

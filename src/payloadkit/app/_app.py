@@ -7,8 +7,6 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-import cloudpickle
-
 from payloadkit.app._executors import Executor, open_executor
 from payloadkit.app._flow import Flow, check_root, works_of
 from payloadkit.app._loop import drive
@@ -24,6 +22,7 @@ from payloadkit.app._record import (
 from payloadkit.app._runtime import Host, Runtime
 from payloadkit.app._signals import hold_signals, stop_on_signals
 from payloadkit.app._state import work_state
+from payloadkit.app._travel import dumps
 from payloadkit.app._work import Work, check_timeout
 from payloadkit.errors import PayloadkitError, WorkError
 from payloadkit.stores import Store, open_store
@@ -230,7 +229,7 @@ def _ship(name: str, work: Work, store: Store) -> bytes:
     """The Work, pickled by value for its host; its payloads saved to ``store`` first."""
     work_state(name, work, store)
     try:
-        return bytes(cloudpickle.dumps(work))
+        return dumps(work)
     except Exception as exc:
         attribute = _unpicklable(work)
         raise WorkError(
@@ -245,7 +244,7 @@ def _unpicklable(work: Work) -> str:
     """The first attribute of ``work`` that cloudpickle refuses, as ``'_name' (type)``."""
     for attribute, value in work.__getstate__().items():
         try:
-            cloudpickle.dumps(value)
+            dumps(value)
         except Exception:
             return f"{attribute!r} ({type(value).__qualname__})"
     return "(one of them)"

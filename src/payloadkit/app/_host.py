@@ -27,6 +27,7 @@ from payloadkit.app._live import Publisher
 from payloadkit.app._protocol import FAILED, SUCCEEDED, Call, Outcome, StateUpdate, Status
 from payloadkit.app._signals import Interrupted
 from payloadkit.app._state import apply_state, decode_args, taking_files, work_state
+from payloadkit.app._travel import dumps
 from payloadkit.app._work import Work
 from payloadkit.errors import WorkError
 from payloadkit.stores import Store
@@ -102,7 +103,7 @@ def failure(seq: int, exc: BaseException, status: str = FAILED) -> Outcome:
     """An Outcome carrying ``exc``, its traceback, and the exception itself when it pickles."""
     text = "".join(traceback.format_exception(exc))
     try:
-        error: bytes | None = cloudpickle.dumps(exc)
+        error: bytes | None = dumps(exc)
     except Exception:
         error = None
     return Outcome(
@@ -136,7 +137,7 @@ def settings_for(store: Store, storage_options: dict[str, Any] | None = None) ->
         "durable": current.durable,
         "serializers": registry.user_choices(),
     }
-    return {"sys_path": list(sys.path), "settings": cloudpickle.dumps(chosen)}
+    return {"sys_path": list(sys.path), "settings": dumps(chosen)}
 
 
 def _opened_with(store: Store) -> dict[str, Any]:

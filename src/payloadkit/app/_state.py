@@ -21,6 +21,7 @@ from typing import Any
 import cloudpickle
 
 from payloadkit._payload import Payload
+from payloadkit.app._travel import dumps
 from payloadkit.errors import PayloadkitError, WorkError
 from payloadkit.stores import Store
 
@@ -252,7 +253,7 @@ def _encode_arg(value: Any, store: Store) -> tuple[str, Any]:
     if encoded is not NOT_STATE:
         return ("json", encoded)
     # Anything else goes by value; Payloads inside it pickle as their refs.
-    return ("pickle", cloudpickle.dumps(value))
+    return ("pickle", dumps(value))
 
 
 def encode_args(args: tuple[Any, ...], kwargs: dict[str, Any], store: Store) -> EncodedArgs:

@@ -20,6 +20,7 @@ import cloudpickle
 from payloadkit._payload import Payload as _Payload
 from payloadkit._ref import PayloadRef
 from payloadkit.app._state import LIGHTNING_PAYLOAD
+from payloadkit.app._travel import dumps
 from payloadkit.stores import Store
 from payloadkit.stores._opened import default_store, store_for_url
 
@@ -143,7 +144,7 @@ def _through_file(payload: Payload, data: bytes) -> Any:
 
 
 def _class_token(cls: type) -> str | None:
-    return None if cls is Payload else base64.b64encode(cloudpickle.dumps(cls)).decode()
+    return None if cls is Payload else base64.b64encode(dumps(cls)).decode()
 
 
 def _store_of(ref: PayloadRef) -> Store:
