@@ -26,7 +26,7 @@ import payloadkit as pk
 
 
 class Measure(pk.Work):
-    """One sensor's readings for a day: a DataFrame, saved as parquet (the default)."""
+    """One sensor's readings for a day: a DataFrame, handed over as `frame` (the default)."""
 
     def __init__(self, sensor: int) -> None:
         super().__init__(parallel=True)  # both sensors are read at once, on two workers

@@ -108,6 +108,21 @@ class TestArrow(_TableSerializerTests):
         return registry.get("arrow")
 
 
+class TestFrame(SerializerTests):
+    @pytest.fixture
+    def serializer(self) -> pk.Serializer:
+        return registry.get("frame")
+
+    @pytest.fixture
+    def samples(self) -> list[Any]:
+        return [*_frames(), pd.DataFrame(np.arange(12.0).reshape(3, 4)), pd.DataFrame()]
+
+    def assert_same(self, expected: Any, actual: Any) -> None:
+        assert type(actual) is pd.DataFrame
+        # Like parquet and Arrow, the format does not keep DatetimeIndex.freq (documented).
+        pd.testing.assert_frame_equal(actual, expected, check_freq=False, check_exact=True)
+
+
 # -- stores ---------------------------------------------------------------------------------
 
 

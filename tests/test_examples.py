@@ -68,7 +68,7 @@ def test_dask_s3_example(tmp_path: Path, s3_server: Any) -> None:
     assert " succeeded in " in done.stdout
     store = pk.open_store(url, **s3_server.options())
     kinds = sorted(m.ref.serializer for m in store.manifests())
-    assert kinds == ["arrow", "parquet", "parquet"]
+    assert kinds == ["arrow", "frame", "frame"]
     (record,) = [store.get_record("runs", name) for name in store.list_records("runs")]
     assert s3_server.secret not in json.dumps(record)
     assert s3_server.secret not in done.stdout + done.stderr

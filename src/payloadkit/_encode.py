@@ -9,11 +9,12 @@ masked array for ``numpy``) falls through to pickle; explicit choices never fall
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import os
 import tempfile
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,9 +23,9 @@ from payloadkit._filehash import hash_file, hash_while_writing
 from payloadkit._registry import registry
 from payloadkit._serializer import Buffer, Serializer, qualified_name
 from payloadkit._serializers._pickle import PortablePickleSerializer
-from payloadkit.errors import ConfigurationError, SerializationError, StoreError
+from payloadkit.errors import ConfigurationError, PayloadkitError, SerializationError, StoreError
 
-__all__ = ["Encoded", "Explanation", "candidates", "encode", "explain"]
+__all__ = ["Encoded", "Explanation", "candidates", "encode", "explain", "handing_over"]
 
 _PORTABLE_PICKLE = PortablePickleSerializer()
 #: Failures of the disk a spool file is written to, not of the serializer: no retry.
@@ -34,6 +35,23 @@ _DISK_ERRORS = {
     errno.EROFS: "the file system is read-only",
     errno.EACCES: "the directory is not writable",
 }
+#: Serializers tried first for objects handed from one Work to another (exact types):
+#: formats that load as views without running code, where the stored-interchange default
+#: (parquet for DataFrames) would parse and copy every value.
+HANDOVER_DEFAULTS = {"pandas.DataFrame": "frame"}
+_handing_over: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "payloadkit_handing_over", default=False
+)
+
+
+@contextlib.contextmanager
+def handing_over() -> Iterator[None]:
+    """Within this block, saves use the hand-over defaults (the App's Work state)."""
+    token = _handing_over.set(True)
+    try:
+        yield
+    finally:
+        _handing_over.reset(token)
 
 
 @dataclass
@@ -92,11 +110,14 @@ def candidates(
         return [(registry.get(serializer), "chosen by the serializer= argument")]
     chain: list[tuple[Serializer, str]] = []
     found = registry.default_for(type(obj))
+    if found is not None and found[1].startswith("configured"):
+        return [(registry.get(found[0]), found[1])]
+    handover = HANDOVER_DEFAULTS.get(qualified_name(type(obj))) if _handing_over.get() else None
+    if handover is not None:
+        with contextlib.suppress(PayloadkitError):  # not installed here: the usual chain
+            chain.append((registry.get(handover), "the default for hand-overs between Works"))
     if found is not None:
-        name, reason = found
-        chain.append((registry.get(name), reason))
-        if reason.startswith("configured"):
-            return chain
+        chain.append((registry.get(found[0]), found[1]))
     chain.append((_PORTABLE_PICKLE, "the default for types without a registered serializer"))
     chain.append((registry.get("cloudpickle"), "the fallback for what plain pickle refuses"))
     return chain

@@ -177,7 +177,7 @@ def test_demo_on_a_directory_store(tmp_path: Path) -> None:
     assert f"store       {tmp_path / 'mine'}" in result.stdout
     assert not (tmp_path / ".payloadkit").exists()
     listed = _cli("ls", "mine", "--json", cwd=tmp_path)
-    assert [m["serializer"] for m in json.loads(listed.stdout)] == ["parquet"]
+    assert [m["serializer"] for m in json.loads(listed.stdout)] == ["frame"]
 
 
 @pytest.mark.s3

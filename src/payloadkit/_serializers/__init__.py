@@ -11,5 +11,6 @@ BUILTIN_SERIALIZERS = {
     "parquet": "payloadkit._serializers._arrow:ParquetSerializer",
     "arrow": "payloadkit._serializers._arrow:ArrowSerializer",
     "json": "payloadkit._serializers._json:JsonSerializer",
+    "frame": "payloadkit._serializers._frame:FrameSerializer",
     "file": "payloadkit._serializers._file:FileSerializer",
 }

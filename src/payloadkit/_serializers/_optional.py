@@ -30,6 +30,7 @@ BUILTIN_REQUIRES: dict[str, tuple[str, ...]] = {
     "numpy": ("numpy",),
     "parquet": ("pyarrow",),
     "arrow": ("pyarrow",),
+    "frame": ("pandas", "numpy"),
 }
 
 

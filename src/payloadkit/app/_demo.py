@@ -90,19 +90,19 @@ def demo_app(
 
 def demo_missing(serializer: str | None) -> str | None:
     """What to install before the demo can run, or None: the demo builds a pandas DataFrame
-    of numpy values and saves it with parquet unless told otherwise. Checked without
+    of numpy values and hands it over in the frame format unless told otherwise. Checked without
     importing those libraries, before any worker starts."""
     from payloadkit._serializers._optional import install_hint, missing_modules
 
     needed = ["numpy", "pandas"]
-    if serializer in (None, "parquet", "arrow"):
+    if serializer in ("parquet", "arrow"):
         needed.append("pyarrow")
     missing = missing_modules(needed)
     if not missing:
         return None
     return (
         f"The demo builds a pandas DataFrame and hands it over with "
-        f"{serializer or 'parquet'}; it needs {', '.join(missing)}, which "
+        f"{serializer or 'the frame format'}; it needs {', '.join(missing)}, which "
         f"{'is' if len(missing) == 1 else 'are'} not installed. Install with: "
         f"{install_hint(missing)}"
     )

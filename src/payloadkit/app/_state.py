@@ -20,6 +20,7 @@ from typing import Any
 
 import cloudpickle
 
+from payloadkit._encode import handing_over
 from payloadkit._payload import Payload
 from payloadkit.app._travel import dumps
 from payloadkit.errors import PayloadkitError, WorkError
@@ -122,9 +123,11 @@ def encode_value(value: Any, store: Store) -> Any:
         return _carriable_int(value)
     hook = getattr(value, "_pk_state", None)
     if hook is not None and not isinstance(value, type):
-        return hook(store)
+        with handing_over():
+            return hook(store)
     if isinstance(value, Payload):
-        return {"kind": "payloadkit.Payload", "ref": value.save(store).to_dict()}
+        with handing_over():
+            return {"kind": "payloadkit.Payload", "ref": value.save(store).to_dict()}
     if isinstance(value, list | tuple):
         items = [_encode_at(f"[{i}]", item, store) for i, item in enumerate(value)]
         return NOT_STATE if any(item is NOT_STATE for item in items) else items

@@ -18,10 +18,14 @@ because the same failure surfaces, with its proper message, when the serializer 
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 
 from payloadkit._digest import DEFAULT_ALGORITHM, hash_buffers
+from payloadkit._encode import HANDOVER_DEFAULTS
 from payloadkit._registry import registry
+from payloadkit._serializer import Serializer
+from payloadkit.errors import PayloadkitError
 
 __all__ = ["start_warm_up", "warm_up"]
 
@@ -31,12 +35,22 @@ _HASH_WARM_BYTES = 1 << 20
 
 def warm_up() -> None:
     """Scan for plugins and warm each serializer this process will probably use."""
-    for serializer in registry.likely():
+    for serializer in [*registry.likely(), *_hand_over_serializers()]:
         try:
             serializer.warm_up()
         except Exception:  # the same error surfaces, with its message, when it is used
             continue
     hash_buffers([memoryview(bytes(_HASH_WARM_BYTES))], DEFAULT_ALGORITHM, _HASH_WARM_BYTES)
+
+
+def _hand_over_serializers() -> list[Serializer]:
+    """The hand-over formats of types whose module this process has imported."""
+    found = []
+    for dotted, name in HANDOVER_DEFAULTS.items():
+        if dotted.partition(".")[0] in sys.modules:
+            with contextlib.suppress(PayloadkitError):
+                found.append(registry.get(name))
+    return found
 
 
 def start_warm_up() -> threading.Thread:

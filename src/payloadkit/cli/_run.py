@@ -56,7 +56,9 @@ def add_commands(commands: Any) -> None:
     add_storage_options(demo)
     demo.add_argument("--rows", type=int, default=100_000, help="rows of the DataFrame")
     demo.add_argument("--columns", type=int, default=10, help="float64 columns of the DataFrame")
-    demo.add_argument("--serializer", help="serializer for the frame (default: parquet)")
+    demo.add_argument(
+        "--serializer", help="serializer for the frame (default: frame, the format of hand-overs)"
+    )
     demo.add_argument(
         "--executor",
         default="process",
