@@ -84,3 +84,34 @@ def test_quick_run_draws_the_chart(tmp_path: Path) -> None:
     chart = tmp_path / "out" / "docs" / "assets" / "benchmarks.png"
     assert chart.read_bytes().startswith(b"\x89PNG")
     assert "assets/benchmarks.png" in (tmp_path / "out" / "docs" / "benchmarks.md").read_text()
+
+
+PEERS = SCRIPT.parent / "peers.py"
+
+
+@pytest.mark.dask
+def test_peer_benchmark_runs_and_reports_each_case(tmp_path: Path) -> None:
+    """peers.py runs every case on tiny sizes; a peer that is not installed has no column."""
+    src = str(Path(payloadkit.__file__).resolve().parent.parent)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])),
+    }
+    done = subprocess.run(
+        [sys.executable, str(PEERS), "--quick", "--repeat", "1", "--rows", "2000"]
+        + ["--array-mib", "1", "--small", "3", "--output-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "benchmarks" / "results" / "peers.json").read_text())
+    rows = {row["name"]: row for row in result["rows"]}
+    assert set(rows) == {"frame", "array", "small"}
+    for row in rows.values():
+        assert row["samples"]["payloadkit"], row
+        assert row["samples"]["dask"], row
+        assert row["ratios"]["dask"] > 0
+    assert (tmp_path / "docs" / "peers.md").read_text().startswith("# Against Ray and Dask")
