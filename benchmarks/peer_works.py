@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-# Imported here, so that every worker has them loaded once it has a Work or an actor
-# from this module, as a real module of Works handling DataFrames would.
+import data
+
+# numpy and pandas are imported here, so that every worker has them loaded once it has a
+# Work or an actor from this module, as a real module of Works handling DataFrames would.
 import numpy  # noqa: F401
 import pandas  # noqa: F401
-
-import data
 
 
 def make_object(kind: str, size: int, n: int = 0) -> Any:

@@ -87,6 +87,7 @@ def test_quick_run_draws_the_chart(tmp_path: Path) -> None:
 
 
 PEERS = SCRIPT.parent / "peers.py"
+TINY_PEERS = ["--quick", "--repeat", "1", "--rows", "2000", "--array-mib", "1", "--small", "3"]
 
 
 @pytest.mark.dask
@@ -98,8 +99,7 @@ def test_peer_benchmark_runs_and_reports_each_case(tmp_path: Path) -> None:
         "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])),
     }
     done = subprocess.run(
-        [sys.executable, str(PEERS), "--quick", "--repeat", "1", "--rows", "2000"]
-        + ["--array-mib", "1", "--small", "3", "--output-dir", str(tmp_path)],
+        [sys.executable, str(PEERS), *TINY_PEERS, "--output-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         env=env,
