@@ -20,6 +20,7 @@ from typing import Any
 
 from payloadkit._serializer import Serializer
 from payloadkit._serializers._optional import require
+from payloadkit._serializers._parquet_options import parquet_options
 from payloadkit._versions import newer_than
 from payloadkit.errors import ConfigurationError, DeserializationError, SerializationError
 
@@ -136,13 +137,15 @@ class ParquetSerializer(Serializer):
 
     def dump_file(self, obj: Any, path: str) -> None:
         pq = require("pyarrow.parquet", "The 'parquet' serializer")
-        pq.write_table(_to_table(obj, self.name), path)
+        table, options = parquet_options(_to_table(obj, self.name))
+        pq.write_table(table, path, **options)
 
     def dumps(self, obj: Any) -> bytes:
         pa = require("pyarrow", "The 'parquet' serializer")
         pq = require("pyarrow.parquet", "The 'parquet' serializer")
         sink = pa.BufferOutputStream()
-        pq.write_table(_to_table(obj, self.name), sink)
+        table, options = parquet_options(_to_table(obj, self.name))
+        pq.write_table(table, sink, **options)
         return sink.getvalue().to_pybytes()  # type: ignore[no-any-return]
 
     def loads(self, data: memoryview) -> Any:
