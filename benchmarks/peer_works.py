@@ -106,11 +106,11 @@ if pk is not None:
 
         def __init__(self) -> None:
             super().__init__()
-            self.times: list[float] = []
+            self.elapsed = 0.0
 
         def run(self, obj: Any, t_set: float) -> None:
             touch(obj.value)
-            self.times = [*self.times, time.time() - t_set]
+            self.elapsed = time.time() - t_set
 
     class Handover(pk.Flow):  # type: ignore[misc, name-defined]
         """``count`` hand-overs from the source to the destination."""
@@ -120,8 +120,15 @@ if pk is not None:
             self.count = count
             self.src = Source(kind, size)
             self.dst = Destination()
+            self._times: list[float] = []
+
+        @property
+        def times(self) -> list[float]:
+            """Seconds of each hand-over, source holding the object to destination holding it."""
+            return list(self._times)
 
         def run(self) -> None:
             for n in range(self.count):
                 self.src.run(n)
                 self.dst.run(self.src.obj, self.src.t_set)
+                self._times.append(self.dst.elapsed)

@@ -194,7 +194,7 @@ class Payloadkit:
         storage = os.path.join(self.workdir, f"pk-{kind}-{self.round}")
         flow = peer_works.Handover(kind, size, count)
         pk.App(flow, storage=storage, executor="process").run()
-        return flow.dst.times
+        return flow.times
 
 
 # -- cases -------------------------------------------------------------------------------------
