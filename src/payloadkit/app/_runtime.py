@@ -8,6 +8,7 @@ ran it) and raised as a WorkError naming the Work and the limit.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import queue
@@ -381,9 +382,18 @@ def _by_name(work: Work, encoded: EncodedArgs) -> dict[str, Any]:
 
 
 def _parameters(work: Work, count: int) -> list[str]:
+    names = _positional_names(type(work).run)
+    return [names[i] if i < len(names) else str(i) for i in range(count)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _positional_names(run: Any) -> tuple[str, ...]:
+    """The names of ``run``'s positional parameters after ``self`` (inspect.signature is
+    slow enough to show on every call of a Work: computed once per function)."""
     try:
-        parameters = list(inspect.signature(type(work).run).parameters.values())[1:]
+        parameters = list(inspect.signature(run).parameters.values())[1:]
     except (TypeError, ValueError):
         parameters = []
-    names = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return [names[i] if i < len(names) else str(i) for i in range(count)]
+    return tuple(
+        p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    )
