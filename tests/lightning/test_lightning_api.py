@@ -210,8 +210,9 @@ class WorkCounter(L.LightningWork):
 def test_lightning_app_with_work(tmp_path: Any) -> None:
     """A Work given as the App's root is wrapped in a Flow that runs it; the App ends."""
     app = _app(WorkCounter(), tmp_path)
-    app.run()
-    assert app.root.work.has_succeeded  # type: ignore[attr-defined]
+    record = app.run()
+    assert record["works"]["root.work"]["stage"] == "succeeded"
+    assert app.root.work.has_stopped  # type: ignore[attr-defined]  # the App has ended
 
 
 def test_lightning_work_display_name() -> None:

@@ -167,12 +167,47 @@ def test_failure_recorded_in_status_without_raise(executor: Any, store: pk.Store
         "succeeded",
         "failed",
     ]
-    assert root.work.status.reason == "user_exception"
+    failed, stopped = root.work.statuses[-2:]  # stopped: the App has ended
+    assert (failed.stage, failed.reason, stopped.stage) == ("failed", "user_exception", "stopped")
     assert stop_message(record) == "The provided value was 1"
     assert [call["status"] for call in work_history(record, "root.work")] == [
         "succeeded",
         "failed",
     ]
+
+
+class SetsThenFails(L.LightningWork):
+    def __init__(self) -> None:
+        super().__init__(raise_exception=False)
+        self.first = 0
+        self.second = 0
+
+    def run(self) -> None:
+        self.first = 1  # sent at once
+        self.second = 2  # sent with the call's end, as it fails
+        raise ValueError("failed after setting two attributes")
+
+
+class ReadsAfterFailure(L.LightningFlow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.work = SetsThenFails()
+        self.seen: list[int] = []
+
+    def run(self) -> None:
+        if self.work.has_failed and self.work.second == 2:
+            self.seen = [self.work.first, self.work.second]
+            self.stop()
+        self.work.run()
+
+
+def test_state_set_before_a_failure_reaches_the_flow(executor: Any, store: pk.Store) -> None:
+    """What a Work set before it failed (raise_exception=False) reaches the Flow, as in
+    Lightning, although a failed call returns no state; the failed call is not run again."""
+    app = L.LightningApp(ReadsAfterFailure(), storage=store, executor=executor)
+    record = app.run()
+    assert app.root.seen == [1, 2]  # type: ignore[attr-defined]
+    assert record["works"]["root.work"]["calls"] == 1
 
 
 class Raises(L.LightningWork):
