@@ -53,8 +53,8 @@ class Ticks(pk.Flow):
         self.ticks = 0
 
     def run(self) -> None:
+        self.work.run()  # ends the iterations while its call is in flight
         self.ticks += 1
-        self.work.run()
         if self.work.has_succeeded and self.ticks == 4:
             self.stop("four")
 

@@ -1,13 +1,30 @@
-"""Lightning's own public-API tests (core work, flow, app and payload), re-expressed.
+"""Lightning's own public-API tests of Works, Flows and Payloads, re-expressed.
 
 Each test checks the behaviour Lightning's test of the same name checks, through the
 public API of ``payloadkit.lightning`` only; where Lightning drives its runner
-(``MultiProcessRuntime(app).dispatch()``) these call ``app.run()``.
+(``MultiProcessRuntime(app).dispatch()``) these call ``app.run()``. The App's tests are
+in test_lightning_app.py; test_lightning_app_work_start is test_start_run_stop in
+test_loop.py.
+
+- ``tests_app/core/test_lightning_work.py``: 15 of 18 re-expressed. Not: test_lightning_status
+  (drives ``WorkRunner`` with mocked queues), test_lightning_work_calls (the private
+  ``_calls`` cache), test_lightning_work_delete (the cloud backend, ``_backend``).
+- ``tests_app/core/test_lightning_flow.py``: 22 of 25. Not: test_populate_changes and
+  test_populate_changes_status_removed (``LightningApp.populate_changes`` over deepdiff
+  deltas of the internal state), test_lightning_flow_reload (the private
+  ``_state_dict`` / ``_load_state_dict`` of checkpoints).
+- ``tests_app/storage/test_payload.py``: 5 of 6. Not: test_path_attach_queues (the
+  transfer queues Lightning attaches to a Payload). test_payload_copy and
+  test_payload_pickable check the public part of what Lightning's check (a copy keeps
+  the payload's name and value), not its private ``_origin`` / ``_consumer``.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import os
+import pickle
 from collections import Counter
 from typing import Any
 
@@ -172,6 +189,57 @@ def test_work_path_assignment() -> None:
     assert work.path == work.lit_path
 
 
+def test_lightning_work_url() -> None:
+    """A Work given a port has no URL locally (Lightning's is empty until it is served)."""
+
+    class ExposedWork(L.LightningWork):
+        def run(self) -> None:
+            pass
+
+    with pytest.warns(L.LightningCompatWarning, match="port"):
+        work = ExposedWork(port=8000)
+    assert work.url == ""
+    assert work.port == 8000
+    assert "url" not in work.state["vars"]
+
+
+class PathsChild(L.LightningFlow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.none_to_path = None
+        self.path_to_none = Path()
+        self.path_to_path = Path()
+
+    def run(self) -> None:
+        self.none_to_path = "lit://none/to/path"
+        self.path_to_none = None
+        self.path_to_path = "lit://path/to/path"
+
+
+class PathsParent(L.LightningFlow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.work = PathsChild()
+
+    def run(self) -> None:
+        self.work.run()
+        self.stop()
+
+
+def test_work_state_change_with_path(tmp_path: Any) -> None:
+    """Type changes to and from Path attributes of a child component show in it and in
+    its state after the App ran."""
+    flow = PathsParent()
+    _app(flow, tmp_path).run()
+    child = flow.work
+    assert child.none_to_path == Path("lit://none/to/path")
+    assert child.path_to_none is None
+    assert child.path_to_path == Path("lit://path/to/path")
+    assert child.state["vars"]["none_to_path"] == Path("lit://none/to/path")
+    assert child.state["vars"]["path_to_none"] is None
+    assert child.state["vars"]["path_to_path"] == Path("lit://path/to/path")
+
+
 def test_work_cloud_build_config_provided() -> None:
     """cloud_build_config is a settable property; setting it in __init__ works."""
     assert isinstance(L.LightningWork.cloud_build_config, property)
@@ -210,8 +278,9 @@ class WorkCounter(L.LightningWork):
 def test_lightning_app_with_work(tmp_path: Any) -> None:
     """A Work given as the App's root is wrapped in a Flow that runs it; the App ends."""
     app = _app(WorkCounter(), tmp_path)
-    app.run()
-    assert app.root.work.has_succeeded  # type: ignore[attr-defined]
+    record = app.run()
+    assert record["works"]["root.work"]["stage"] == "succeeded"
+    assert app.root.work.has_stopped  # type: ignore[attr-defined]  # the App has ended
 
 
 def test_lightning_work_display_name() -> None:
@@ -227,6 +296,46 @@ def test_lightning_work_display_name() -> None:
 
 
 # -- LightningFlow --------------------------------------------------------------------
+def test_empty_component() -> None:
+    """The state of a Flow without attributes has Lightning's keys, all empty."""
+    assert EmptyFlow().state == {
+        "vars": {},
+        "calls": {},
+        "flows": {},
+        "structures": {},
+        "changes": {},
+        "works": {},
+    }
+
+
+@pytest.mark.parametrize(("name", "value"), [("_name", "name"), ("_changes", {"change": 1})])
+def test_supported_attribute_declaration_outside_init_flow(name: str, value: Any) -> None:
+    """A Flow's private attributes may be set from outside __init__."""
+    flow = EmptyFlow()
+    setattr(flow, name, value)
+    assert getattr(flow, name) == value
+
+
+def test_supported_attribute_declaration_inside_init_flow() -> None:
+    """Attributes and child Flows set by a method __init__ calls are in the Flow's state."""
+
+    class Declares(EmptyFlow):
+        def __init__(self) -> None:
+            super().__init__()
+            self.directly_in_init = "init"
+            self.method_under_init()
+
+        def method_under_init(self) -> None:
+            self.attribute = "test"
+            self.subflow = EmptyFlow()
+
+    flow = Declares()
+    assert flow.state["vars"]["directly_in_init"] == "init"
+    assert flow.state["vars"]["attribute"] == "test"
+    assert isinstance(flow.subflow, EmptyFlow)
+    assert flow.state["flows"]["subflow"] == flow.subflow.state
+
+
 @dataclasses.dataclass
 class CustomDataclass:
     x: int = 1
@@ -677,11 +786,35 @@ class PayloadInRun(L.LightningWork):
     def run(self) -> None:
         self.var_a = Payload("something")
         assert self.var_a.name == "var_a"
+        assert self.var_a.hash  # the content digest (Lightning's is its own hash)
+        target = os.path.join(os.getcwd(), self.var_a.name)
+        assert not os.path.exists(target)
+        self.var_a.save(self.var_a.value, target)
+        assert self.var_a.load(target) == "something"
 
 
 def test_payload_in_run() -> None:
-    """A Payload assigned in run takes the attribute's name."""
+    """A Payload assigned in run takes the attribute's name, has a hash, and saves to and
+    loads from a file."""
     PayloadInRun().run()
+
+
+def test_payload_copy() -> None:
+    """A deep copy of a Payload is a Payload with the same name and value."""
+    work = PayloadInRun()
+    work.var_a = Payload(None)
+    copied = copy.deepcopy(work.var_a)
+    assert isinstance(copied, Payload)
+    assert (copied.name, copied.value) == ("var_a", None)
+
+
+def test_payload_pickable() -> None:
+    """A Payload pickles; the copy keeps its name and value."""
+    work = PayloadInRun()
+    work.var_a = Payload("MyObject")
+    loaded = pickle.loads(pickle.dumps(work.var_a))
+    assert isinstance(loaded, Payload)
+    assert (loaded.name, loaded.value) == ("var_a", "MyObject")
 
 
 class Sender(L.LightningWork):

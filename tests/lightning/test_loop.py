@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any
 
@@ -62,8 +63,8 @@ class Stopping(L.LightningFlow):
         self.iterations = 0
 
     def run(self) -> None:
+        self.src.run()  # ends the iterations until the call returned, then returns at once
         self.iterations += 1
-        self.src.run()
         if self.src.has_succeeded and self.iterations >= 3:
             self.stop("Application End!")
 
@@ -160,13 +161,53 @@ def test_failure_recorded_in_status_without_raise(executor: Any, store: pk.Store
     app = L.LightningApp(Statuses(), storage=store, executor=executor)
     record = app.run()
     root: Any = app.root
-    assert root.stages == ["not_started", "succeeded", "failed"]
-    assert root.work.status.reason == "user_exception"
+    ended = [stage for stage in root.stages if stage not in ("pending", "running")]
+    assert [s for i, s in enumerate(ended) if not i or ended[i - 1] != s] == [
+        "not_started",
+        "succeeded",
+        "failed",
+    ]
+    failed, stopped = root.work.statuses[-2:]  # stopped: the App has ended
+    assert (failed.stage, failed.reason, stopped.stage) == ("failed", "user_exception", "stopped")
     assert stop_message(record) == "The provided value was 1"
     assert [call["status"] for call in work_history(record, "root.work")] == [
         "succeeded",
         "failed",
     ]
+
+
+class SetsThenFails(L.LightningWork):
+    def __init__(self) -> None:
+        super().__init__(raise_exception=False)
+        self.first = 0
+        self.second = 0
+
+    def run(self) -> None:
+        self.first = 1  # sent at once
+        self.second = 2  # sent with the call's end, as it fails
+        raise ValueError("failed after setting two attributes")
+
+
+class ReadsAfterFailure(L.LightningFlow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.work = SetsThenFails()
+        self.seen: list[int] = []
+
+    def run(self) -> None:
+        if self.work.has_failed and self.work.second == 2:
+            self.seen = [self.work.first, self.work.second]
+            self.stop()
+        self.work.run()
+
+
+def test_state_set_before_a_failure_reaches_the_flow(executor: Any, store: pk.Store) -> None:
+    """What a Work set before it failed (raise_exception=False) reaches the Flow, as in
+    Lightning, although a failed call returns no state; the failed call is not run again."""
+    app = L.LightningApp(ReadsAfterFailure(), storage=store, executor=executor)
+    record = app.run()
+    assert app.root.seen == [1, 2]  # type: ignore[attr-defined]
+    assert record["works"]["root.work"]["calls"] == 1
 
 
 class Raises(L.LightningWork):
@@ -219,14 +260,109 @@ class StopsWork(L.LightningFlow):
 
 
 def test_work_stop_ends_a_running_work(executor: Any, store: pk.Store) -> None:
-    """work.stop() ends a running parallel Work; its status becomes stopped and the loop
-    goes on."""
-    if executor == "inline":
-        pytest.skip("a thread cannot be stopped: the inline executor only stops waiting")
+    """work.stop() ends a running parallel Work (on inline too: its thread is stopped);
+    its status becomes stopped and the loop goes on."""
     app = L.LightningApp(StopsWork(), storage=store, executor=executor)
     record = app.run()
     assert app.root.stopped_seen is True  # type: ignore[attr-defined]
     assert work_stage(record, "root.work") == "stopped"
+    assert not [t for t in threading.enumerate() if t.name.startswith("root.work-call-")]
+
+
+class Endless(L.LightningWork):
+    """Runs until stopped, counting; blocking (not parallel)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ticks = 0
+
+    def run(self) -> None:
+        while True:
+            self.ticks += 1
+            time.sleep(0.01)
+
+
+class StopsBlocking(L.LightningFlow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.work = Endless()
+        self.seen_ticks = 0
+
+    def run(self) -> None:
+        if self.work.has_stopped:
+            self.stop("stopped")
+        if self.work.ticks >= 3:
+            self.seen_ticks = self.work.ticks
+            self.work.stop()
+        self.work.run()
+
+
+def test_stop_ends_a_blocking_work_and_leaves_no_thread(executor: Any, store: pk.Store) -> None:
+    """A non-parallel Work running forever is stopped from the Flow; no thread of it is
+    left once app.run() returned, and the call is recorded as interrupted."""
+    app = L.LightningApp(StopsBlocking(), storage=store, executor=executor)
+    record = app.run()
+    root: Any = app.root
+    assert root.seen_ticks >= 3
+    assert work_stage(record, "root.work") == "stopped"
+    assert not [t for t in threading.enumerate() if t.name.startswith("root.work-call-")]
+    assert [call["status"] for call in work_history(record, "root.work")] == ["interrupted"]
+
+
+class Slow(L.LightningWork):
+    """A blocking Work that waits for the Flow to have seen it running."""
+
+    def __init__(self, gate: str) -> None:
+        super().__init__()
+        self.step = 0
+        self._gate = gate
+
+    def run(self) -> None:
+        self.step = 1
+        deadline = time.monotonic() + 120
+        while not os.path.exists(self._gate):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Flow never saw the Work running")
+            time.sleep(0.01)
+        self.step = 2
+
+
+class ObservesBlocking(L.LightningFlow):
+    def __init__(self, gate: str) -> None:
+        super().__init__()
+        self.work = Slow(gate)
+        self.gate = gate
+        self.stages: list[str] = []
+        self.steps: list[int] = []
+        self.after_call = 0
+
+    def run(self) -> None:
+        self.stages.append(self.work.status.stage)
+        self.steps.append(self.work.step)
+        if self.work.is_running and self.work.step == 1:
+            open(self.gate, "w").close()
+        self.work.run()  # ends this iteration until the run is over
+        self.after_call += 1
+        if self.after_call == 2:
+            self.stop()
+
+
+def test_blocking_work_is_seen_pending_and_running(
+    executor: Any, store: pk.Store, tmp_path: Any
+) -> None:
+    """As in Lightning, calling a non-parallel Work ends the Flow's iteration: later
+    iterations see it pending or running with its live state, and the call returns
+    (without running again) once the run is over."""
+    app = L.LightningApp(ObservesBlocking(str(tmp_path / "gate")), storage=store, executor=executor)
+    record = app.run()
+    root: Any = app.root
+    assert root.stages[0] == "not_started"
+    assert "running" in root.stages
+    assert root.stages[-2:] == ["succeeded", "succeeded"]
+    assert 1 in root.steps  # live state of the blocking Work, seen while it ran
+    assert root.work.step == 2
+    assert root.after_call == 2
+    assert record["works"]["root.work"]["calls"] == 1
 
 
 class Count(L.LightningWork):

@@ -45,13 +45,16 @@ class Moves(L.LightningFlow):
         self.writer = Writer()
         self.reader = Reader()
         self.digest = ""
+        self._removed = False
 
     def run(self) -> None:
         self.writer.run()
         if self.writer.has_succeeded:
             self.digest = self.writer.model.hash or ""
-            for path in ("out/model.txt", "out/folder/sub/a.txt"):
-                os.remove(path)  # the reader gets them from the store, not from this disk
+            if not self._removed:  # once: the reader's copies arrive in this same folder
+                self._removed = True
+                for path in ("out/model.txt", "out/folder/sub/a.txt"):
+                    os.remove(path)  # the reader gets them from the store, not this disk
             self.reader.run(self.writer.model, self.writer.folder)
         if self.reader.has_succeeded:
             self.stop()

@@ -10,6 +10,7 @@ or dropped late changes nothing in the end.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -66,12 +67,19 @@ class Publisher:
             self._send(StateUpdate(self._seq, state))
 
     def close(self) -> None:
-        """The call ended: send nothing more."""
+        """The call ended: send what is still unsent (before the call's Outcome), then
+        nothing more. A failed call's Outcome carries no state, so this last update is
+        how what it set before failing reaches the Flow."""
         with self._lock:
-            self._closed = True
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+            dirty = bool(self._dirty)
+        if dirty:
+            with contextlib.suppress(Exception):  # the Outcome still says how it ended
+                self._flush()
+        with self._lock:
+            self._closed = True
 
 
 def _encoded(work: object, names: set[str], store: Store) -> dict[str, Any]:

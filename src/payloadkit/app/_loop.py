@@ -1,15 +1,19 @@
 """How an App drives its root Flow: once (payloadkit's model) or in a loop (Lightning's).
 
 In the loop, each iteration applies what the Works reported (status, live state, ended
-parallel calls), then calls the root Flow's ``run()``. The loop ends when the Flow calls
-``stop()``, when a Work fails (its error propagates), or when an iteration changed
-nothing (no state of any Flow or Work, no status, no call) while no parallel call is in
-flight and no Flow waits for a scheduled moment: then nothing could change any more. Between iterations the loop waits for a
-Work's report, at most `INTERVAL` seconds, so it never spins.
+calls), then calls the root Flow's ``run()``. As in Lightning, a call to a non-parallel
+Work sends the call and ends the iteration there (`CallPending`); the iterations that
+follow see the Work pending and running, and the call returns once the run ended. The
+loop ends when the Flow calls ``stop()``, when a Work fails (its error propagates), or
+when an iteration changed nothing (no state of any Flow or Work, no status, no call)
+while no call is in flight and no Flow waits for a scheduled moment: then nothing could
+change any more. Between iterations the loop waits for a Work's report, at most
+`INTERVAL` seconds, so it never spins.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +21,7 @@ from typing import Any
 from payloadkit._payload import Payload
 from payloadkit.app._flow import Flow
 from payloadkit.app._runtime import Runtime
-from payloadkit.app._status import StopApp
+from payloadkit.app._status import CallPending, StopApp
 from payloadkit.app._work import Work
 
 __all__ = ["INTERVAL", "drive"]
@@ -47,7 +51,9 @@ def _loop(root: Flow, runtime: Runtime) -> None:
     while True:
         moved = runtime.poll()
         before = fingerprint(root)
-        root.run()
+        # A non-parallel Work's call in flight ends the iteration: the next one sees it.
+        with contextlib.suppress(CallPending):
+            root.run()
         if runtime.discover is not None:
             runtime.discover()
         changed = moved or fingerprint(root) != before

@@ -32,7 +32,7 @@ from payloadkit.app._protocol import (
 )
 from payloadkit.app._record import NOT_RUN, call_entry, digest_map, now
 from payloadkit.app._state import EncodedArgs, apply_state, call_key, encode_args, work_state
-from payloadkit.app._status import WorkFailureReasons, WorkStageStatus, make_status
+from payloadkit.app._status import CallPending, WorkFailureReasons, WorkStageStatus, make_status
 from payloadkit.app._work import Work
 from payloadkit.errors import WorkError
 from payloadkit.stores import Store
@@ -82,15 +82,25 @@ class WorkStats:
     history: list[dict[str, Any]] = field(default_factory=list)
     running: _Pending | None = None
     stopped: bool = False
+    #: The key of the ended non-parallel call whose return the Flow has not seen yet.
+    returned: str | None = None
+    #: The key and number of the latest call, when it failed (live model only).
+    failed_key: str | None = None
+    failed_seq: int | None = None
 
 
 class Runtime:
     """Dispatches the calls of the Works bound to it during one `App.run`.
 
-    ``live=True`` is the looping model (Lightning's): reading a parallel Work's state
-    never waits, a call to a parallel Work whose call is still in flight is ignored (the
+    ``live=True`` is the looping model (Lightning's): reading a Work's state never
+    waits, a call to a parallel Work whose call is still in flight is ignored (the
     looping Flow calls again), and what hosts report while calls run (Status,
-    StateUpdate) is applied by `poll`, between iterations of the Flow. ``launch``
+    StateUpdate) is applied by `poll`, between iterations of the Flow. A call to a
+    non-parallel Work is sent and ends the Flow's iteration (`CallPending`); the
+    Flow's later iterations see the Work pending, then running, and the same call
+    returns once the run has ended (an uncached Work's call returns once, the next one
+    runs it again). A call that failed with ``raise_exception=False`` is not run again
+    with the same arguments. ``launch``
     starts hosts for Works that had none yet (started late, or created while running).
     """
 
@@ -167,26 +177,37 @@ class Runtime:
         """Apply what hosts reported and finish parallel calls that ended; True if any did."""
         self.changed.clear()
         moved = False
+        # Which calls ended is decided before the reports are read: what a host said
+        # before a call's outcome is then applied before the outcome.
+        ended: list[tuple[str, Work, _Pending]] = []
+        for name, work in list(self.works.items()):
+            pending = work.__dict__.get("_pk_pending")
+            if pending is not None and _ended(pending):
+                ended.append((name, work, pending))
         while True:
             try:
                 name, message = self._events.get_nowait()
             except queue.Empty:
                 break
             moved = self._apply_event(name, message) or moved
-        for name, work in list(self.works.items()):
-            pending = work.__dict__.get("_pk_pending")
-            if pending is not None and _ended(pending):
+        for name, work, done in ended:
+            if work.__dict__.get("_pk_pending") is done:
                 work.__dict__["_pk_pending"] = None
-                self._finish(name, work, pending)
+                self._finish(name, work, done)
                 moved = True
         return moved
 
     def _apply_event(self, name: str, message: Any) -> bool:
         stats = self.stats.get(name)
         work = self.works.get(name)
-        if stats is None or work is None or stats.running is None:
+        if stats is None or work is None:
             return False
-        if message.seq != stats.running.seq:
+        if stats.running is None or message.seq != stats.running.seq:
+            # A failed call's outcome carries no state: what it set before it failed
+            # still reaches the Flow, as in Lightning, even when reported late.
+            if isinstance(message, StateUpdate) and message.seq == stats.failed_seq:
+                apply_state(work, message.state, None)
+                return True
             return False  # about a call that already ended
         if isinstance(message, Status):
             _set_stage(work, WorkStageStatus.RUNNING)
@@ -198,11 +219,22 @@ class Runtime:
         """Run ``work`` with these arguments where it lives (or skip a cached call)."""
         name = work.__dict__["_pk_name"]
         stats = self.stats[name]
-        if stats.stopped or (self.live and work.__dict__.get("_pk_pending") is not None):
+        if stats.stopped:
+            return
+        ends_iteration = self.live and not work.parallel
+        if self.live and work.__dict__.get("_pk_pending") is not None:
+            if ends_iteration:
+                raise CallPending(name)
             return
         self.wait(work)
         encoded = _encode(name, args, kwargs, self.store)
         key = call_key(encoded)
+        if self.live:
+            if stats.returned == key:
+                stats.returned = None  # an uncached call returns once
+                return
+            if stats.failed_key == key:
+                return
         if work.cache_calls and key in stats.keys:
             return
         self._host_for({name: work})
@@ -214,11 +246,15 @@ class Runtime:
         pending = _Pending(Future(), key, set(state), call.seq, now(), inputs, limit, deadline)
         stats.running = pending  # before submitting: an inline call runs within submit()
         stats.calls += 1
+        stats.returned = stats.failed_key = stats.failed_seq = None
         work.__dict__["_pk_statuses"] = [make_status(WorkStageStatus.PENDING)]
-        pending.future = self.hosts[name].submit(call, work.parallel)
-        if work.parallel:
+        background = work.parallel or self.live
+        pending.future = self.hosts[name].submit(call, background)
+        if background:
             work.__dict__["_pk_pending"] = pending
             pending.future.add_done_callback(lambda _: self.changed.set())
+            if ends_iteration:
+                raise CallPending(name)
             return
         self._finish(name, work, pending)
 
@@ -258,7 +294,7 @@ class Runtime:
             seq = stats.running.seq
             reason = "the Flow stopped the Work while this call ran"
             self._note(stats, Outcome(seq, status=INTERRUPTED), reason)
-            if host is not None:
+            if host is not None and not getattr(host, "stop_ends_calls", False):
                 host.cancel(seq)  # what runs the call goes (a Dask worker is restarted)
         if host is not None:
             host.stop()
@@ -281,6 +317,8 @@ class Runtime:
             self._note(stats, outcome, outcome.error_text)
             reason = _REASONS.get(outcome.status)
             _set_stage(work, WorkStageStatus.FAILED, _message(outcome), reason)
+            if self.live:
+                stats.failed_key, stats.failed_seq = pending.key, pending.seq
             if not work.raise_exception:
                 return
             self.failure_status = outcome.status
@@ -290,6 +328,8 @@ class Runtime:
         self._note(stats, outcome, None)
         _set_stage(work, WorkStageStatus.SUCCEEDED)
         stats.keys.add(pending.key)
+        if self.live and not work.parallel:
+            stats.returned = pending.key
 
     def _result(self, name: str, pending: _Pending) -> Outcome:
         remaining = None

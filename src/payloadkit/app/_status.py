@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 __all__ = [
+    "CallPending",
     "StopApp",
     "WorkFailureReasons",
     "WorkStageStatus",
@@ -65,3 +66,17 @@ class StopApp(Exception):
     def __init__(self, message: str = "") -> None:
         super().__init__(message)
         self.message = message
+
+
+class CallPending(BaseException):
+    """Raised by a non-parallel Work's ``run`` in the loop while its call is in flight.
+
+    As in Lightning, calling a non-parallel Work from a looping Flow sends the call and
+    ends the Flow's iteration there; later iterations see the Work ``pending`` and
+    ``running``, and the same call returns once the Work's run has ended. It derives
+    from BaseException so that an ``except Exception`` in the Flow does not swallow it.
+    """
+
+    def __init__(self, work: str) -> None:
+        super().__init__(f"the call of Work {work} is in flight; the loop calls run() again")
+        self.work = work

@@ -52,7 +52,8 @@ class Work:
 
     ``parallel=True`` makes ``run`` return at once; reading the Work's state waits for
     the run (in an App that loops, reads never wait: they show the state the run has
-    published so far). ``cache_calls=True`` (the default) skips a call whose arguments equal those
+    published so far, and a call to a non-parallel Work ends the Flow's iteration until
+    the run has ended, as in Lightning). ``cache_calls=True`` (the default) skips a call whose arguments equal those
     of an earlier successful call (payloads compared by digest). ``timeout`` (seconds)
     limits each call: a call past it is stopped and raised as a WorkError naming the Work
     and the limit (the App's ``work_timeout`` applies to Works that set none).

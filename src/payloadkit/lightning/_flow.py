@@ -9,9 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from payloadkit.app import Flow, Work
+from payloadkit.errors import ConfigurationError
 from payloadkit.lightning._errors import LightningAttributeError, LightningFlowException
 from payloadkit.lightning._rules import check_json, forgot_init, in_method, undeclared
 from payloadkit.lightning._schedule import next_time
+from payloadkit.lightning._work import LightningWork as _LWork
 from payloadkit.lightning._work import as_path
 from payloadkit.lightning.structures import Dict, List, _Structure
 
@@ -133,17 +135,39 @@ class LightningFlow(Flow):
         return [(str(getattr(work, "name", "")), work) for work in self.works(recurse)]
 
     def get_component_by_name(self, name: str) -> Any:
-        """The Work or Flow called ``name`` (``root.a.b``) below this Flow."""
+        """The Work or Flow called ``name`` (``root.a.b``) below this Flow.
+
+        A name not below this Flow raises a ConfigurationError (a ValueError); a name
+        whose part names no child component raises an AttributeError naming both.
+        """
         if name == self.name:
             return self
         if not name.startswith(self.name + "."):
-            raise ValueError(f"{name!r} is not below the component {self.name!r}.")
+            raise ConfigurationError(
+                f"Invalid component name {name}. Names start with {self.name!r} and go "
+                f"down by attribute: {self.name}.child.grandchild."
+            )
         node: Any = self
+        where = self.name
         for part in name[len(self.name) + 1 :].split("."):
-            node = _child(node, part)
-            if node is None:
-                raise ValueError(f"No component {name!r} under {self.name!r}.")
+            child = _child(node, part) if not isinstance(node, Work) else None
+            if not _is_component(child):
+                raise LightningAttributeError(
+                    f"Component {where!r} has no child component with name {part!r}."
+                )
+            node, where = child, f"{where}.{part}"
         return node
+
+    @property
+    def state_vars(self) -> dict[str, Any]:
+        """Lightning's state without calls and changes: the vars of this Flow and below."""
+        state = self.state
+        return {
+            "vars": state["vars"],
+            "flows": {key: flow.state_vars for key, flow in self._children(LightningFlow)},
+            "works": {key: work.state_vars for key, work in self._children(_LWork)},
+            "structures": state["structures"],
+        }
 
     @property
     def state(self) -> dict[str, Any]:

@@ -157,6 +157,11 @@ class LightningWork(Work):
         }
         return {"vars": variables, "calls": {}, "changes": {}}
 
+    @property
+    def state_vars(self) -> dict[str, Any]:
+        """Lightning's state without calls and changes: ``{"vars": ...}``."""
+        return {"vars": self.state["vars"]}
+
     def on_exit(self) -> None:
         """Lightning's hook when the Work ends; nothing to do by default."""
 
