@@ -17,7 +17,8 @@ compress their column chunks themselves and refuse a codec on top.
 Where it applies: a payload stored in payloadkit's pickle container is compressed frame
 by frame (the container's header records each frame's codec and size, so frames left
 uncompressed still load zero-copy); any other payload is compressed whole, into one
-standard frame named by the serializer's suffix plus ``.zst`` or ``.lz4``. The manifest
+standard frame named by the serializer's suffix plus ``.zst`` or ``.lz4``. Frames carry
+their codec's checksum of the content, checked when they are decompressed. The manifest
 records the codec (`Record`), and a load undoes exactly what it records, writing at most
 the recorded size: a frame that decodes to more or less raises `IntegrityError`.
 """
@@ -194,6 +195,8 @@ def choose(
             )
             + f"; compression={codec!r} does not apply. Use compression=None for it."
         )
+    if codec in CODECS:
+        _require(codec, f"store this {serializer.name} payload ({reason})")
     return codec, reason
 
 
@@ -214,9 +217,10 @@ def resolve_auto() -> str | None:
 
 
 def _require(codec: str, action: str) -> Any:
-    module = _MODULES[codec]
     try:
-        return importlib.import_module(module)
+        if not available(codec):
+            raise ImportError(codec)
+        return importlib.import_module(_MODULES[codec])
     except ImportError:
         raise ConfigurationError(
             f"Cannot {action} with {codec}: its library {CODECS[codec]!r} is not installed. "
@@ -247,11 +251,12 @@ def compress(codec: str, pieces: Sequence[Buffer]) -> bytes:
     total = sum(view.nbytes for view in views)
     module = _require(codec, "compress")
     if codec == "zstd":
-        zobj = module.ZstdCompressor(level=ZSTD_LEVEL).compressobj(size=total)
+        zstd = module.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
+        zobj = zstd.compressobj(size=total)
         out = [zobj.compress(view) for view in views]
         out.append(zobj.flush())
     else:
-        lobj = module.LZ4FrameCompressor()
+        lobj = module.LZ4FrameCompressor(content_checksum=True)
         out = [lobj.begin(source_size=total)]
         out += [lobj.compress(view) for view in views]
         out.append(lobj.flush())
@@ -261,8 +266,8 @@ def compress(codec: str, pieces: Sequence[Buffer]) -> bytes:
 def _compress_one(codec: str, data: Buffer) -> bytes:
     module = _require(codec, "compress")
     if codec == "zstd":
-        return module.ZstdCompressor(level=ZSTD_LEVEL).compress(data)  # type: ignore[no-any-return]
-    return module.compress(data, store_size=True)  # type: ignore[no-any-return]
+        return module.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compress(data)  # type: ignore[no-any-return]
+    return module.compress(data, store_size=True, content_checksum=True)  # type: ignore[no-any-return]
 
 
 # -- loading --------------------------------------------------------------------------
