@@ -235,8 +235,6 @@ def _put_bytes(store: Any, path: str, callback: Any, label: str) -> Any:
 def _put_object(store: Any, args: argparse.Namespace, callback: Any) -> Any:
     from payloadkit.cli._putfile import load_file
 
-    from payloadkit._compression import DEFAULT
-
     obj, serializer = load_file(args.file)
     chosen = args.serializer or serializer
     if args.compression is None:
