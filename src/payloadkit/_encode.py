@@ -58,7 +58,7 @@ class Encoded:
     #: How the stored bytes are compressed (None: they are the serializer's own).
     compression: Record | None = None
     #: What was asked for and what was done, for `explain`.
-    compression_note: str = "none"
+    compression_note: str = "none (not asked for)"
 
     @property
     def suffix(self) -> str:
@@ -82,13 +82,13 @@ class Explanation:
     reason: str
     tried: list[tuple[str, str]] = field(default_factory=list)
     #: The compression it gets and why, e.g. ``"zstd on the whole object (auto: ...)"``.
-    compression: str = "none"
+    compression: str = "none (not asked for)"
 
     def __str__(self) -> str:
         lines = [f"{self.type_name} -> {self.serializer or 'no serializer'}: {self.reason}"]
         lines += [f"  {name} refused it: {why}" for name, why in self.tried]
-        if self.serializer is not None:
-            lines.append(f"  compression: {self.compression}")
+        if self.serializer is not None and not self.compression.startswith("none ("):
+            lines.append(f"  compression: {self.compression}")  # asked for, or auto's verdict
         return "\n".join(lines)
 
 
@@ -177,7 +177,7 @@ def _encode_with(
     serializer: Serializer,
     reason: str,
     spool_dir: str | None,
-    compression: tuple[str | None, str] = (None, "none"),
+    compression: tuple[str | None, str] = (None, "not asked for"),
 ) -> Encoded:
     type_name = qualified_name(type(obj))
     if serializer.writes_files:
@@ -189,7 +189,10 @@ def _encode_with(
             with contextlib.suppress(FileNotFoundError):  # a writer may remove its own file
                 os.unlink(path)
             raise
-        return Encoded(serializer, reason, type_name, digest, size, path=path)
+        note = f"none ({compression[1]})"
+        return Encoded(
+            serializer, reason, type_name, digest, size, path=path, compression_note=note
+        )
     dumped = serializer.dump_frames(obj)
     frames = _views(dumped)
     extension = serializer.extension_for(frames)
