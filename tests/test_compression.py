@@ -330,3 +330,14 @@ def test_hostile_container_headers(sizes: Any, codecs: list[Any], error: Any) ->
         return
     with pytest.raises(error):
         _container.unpack(data)
+
+
+def test_previews_see_the_decompressed_bytes(local_store: Any) -> None:
+    from payloadkit.ui._preview import preview_payload
+
+    document = {"rows": [{"k": "value", "i": i} for i in range(5000)]}
+    ref = local_store.put(document, serializer="json")
+    assert local_store.info(ref).extension == ".json.zst"
+    preview = preview_payload(local_store, local_store.info(ref))
+    assert preview.kind in ("json", "text")
+    assert '"k"' in (preview.text or json.dumps(preview.to_dict()))

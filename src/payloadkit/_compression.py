@@ -50,6 +50,7 @@ __all__ = [
     "compress",
     "decompress",
     "resolve_auto",
+    "undo",
     "wants",
 ]
 
@@ -289,6 +290,16 @@ def check_loadable(codec: str, what: str, **context: str | None) -> None:
             f"installed here. Install it: {_INSTALL} (or pip install {CODECS[codec]}).",
             **context,
         )
+
+
+def undo(record: Record | None, data: memoryview) -> memoryview:
+    """The serializer's bytes from a payload's verified stored bytes, as ``record`` says.
+
+    A container compressed frame by frame is returned as it is: its serializer reads it.
+    """
+    if record is None or record.scope != "object":
+        return data
+    return decompress(record.codec, data, record.size, "The payload")
 
 
 def decompress(codec: str, data: memoryview, size: int, what: str = "A frame") -> memoryview:

@@ -130,10 +130,7 @@ def _plain_pieces(store: Any, manifest: Manifest, callback: Any) -> Any:
     from payloadkit._serializers._pickle import plain_pickle
 
     data = store.read_verified(manifest, callback)
-    record = manifest.compression
-    if record is not None and record.scope == "object":
-        data = _compression.decompress(record.codec, data, record.size, "The payload")
-    return plain_pickle(data)
+    return plain_pickle(_compression.undo(manifest.compression, data))
 
 
 def _write_stdout(store: Any, manifest: Manifest, plain: bool) -> None:

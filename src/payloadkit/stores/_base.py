@@ -368,9 +368,7 @@ class Store:
             )
         data = self._fetch(manifest, callback)
         try:
-            if record is not None and record.scope == "object":
-                data = _compression.decompress(record.codec, data, record.size, "The payload")
-            return serializer.load(data, meta.type)
+            return serializer.load(_compression.undo(record, data), meta.type)
         except PayloadkitError as exc:
             if exc.digest is not None or type(exc) not in _REWRAPPED:
                 raise
