@@ -28,6 +28,7 @@ from __future__ import annotations
 import enum
 import importlib
 import importlib.util
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -252,8 +253,7 @@ def compress(codec: str, pieces: Sequence[Buffer]) -> bytes:
     total = sum(view.nbytes for view in views)
     module = _require(codec, "compress")
     if codec == "zstd":
-        zstd = module.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
-        zobj = zstd.compressobj(size=total)
+        zobj = _zstd_compressor(module).compressobj(size=total)
         out = [zobj.compress(view) for view in views]
         out.append(zobj.flush())
     else:
@@ -264,10 +264,21 @@ def compress(codec: str, pieces: Sequence[Buffer]) -> bytes:
     return b"".join(out)
 
 
+_local = threading.local()
+
+
+def _zstd_compressor(module: Any) -> Any:
+    """This thread's zstd compressor: making one costs more than compressing a sample."""
+    compressor = getattr(_local, "zstd", None)
+    if compressor is None:
+        compressor = _local.zstd = module.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
+    return compressor
+
+
 def _compress_one(codec: str, data: Buffer) -> bytes:
     module = _require(codec, "compress")
     if codec == "zstd":
-        return module.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compress(data)  # type: ignore[no-any-return]
+        return _zstd_compressor(module).compress(data)  # type: ignore[no-any-return]
     return module.compress(data, store_size=True, content_checksum=True)  # type: ignore[no-any-return]
 
 
