@@ -341,3 +341,20 @@ def test_previews_see_the_decompressed_bytes(local_store: Any) -> None:
     preview = preview_payload(local_store, local_store.info(ref))
     assert preview.kind in ("json", "text")
     assert '"k"' in (preview.text or json.dumps(preview.to_dict()))
+
+
+def test_workers_get_the_configured_compression(memory_store: Any) -> None:
+    pytest.importorskip("cloudpickle")
+    from payloadkit._config import settings
+    from payloadkit.app._host import apply_settings, settings_for
+
+    pk.configure(compression={list: None, "json": "lz4"})
+    blob = settings_for(memory_store)
+    pk.configure(reset=True)
+    assert settings().compression.lookup(list, "pickle") is None
+    apply_settings(blob)
+    assert settings().compression.lookup(list, "pickle") == (None, "configured for builtins.list")
+    assert settings().compression.lookup(dict, "json") == (
+        "lz4",
+        "configured for the json serializer",
+    )
