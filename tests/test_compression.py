@@ -358,3 +358,32 @@ def test_workers_get_the_configured_compression(memory_store: Any) -> None:
         "lz4",
         "configured for the json serializer",
     )
+
+
+_ORIGINAL = b"".join(b"record %d: some text that repeats, " % i for i in range(3000))
+_FRAMES = {codec: _compression.compress(codec, [_ORIGINAL]) for codec in ("zstd", "lz4")}
+
+
+@pytest.mark.parametrize("codec", ["zstd", "lz4"])
+def test_mutated_frames_decode_exactly_or_fail_typed(codec: str) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    frame = _FRAMES[codec]
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        position=st.integers(0, len(frame) - 1),
+        flip=st.integers(1, 255),
+        size=st.sampled_from([len(_ORIGINAL), len(_ORIGINAL) - 1, len(_ORIGINAL) + 1]),
+    )
+    def check(position: int, flip: int, size: int) -> None:
+        damaged = bytearray(frame)
+        damaged[position] ^= flip
+        try:
+            out = _compression.decompress(codec, memoryview(bytes(damaged)), size)
+        except IntegrityError:
+            return
+        assert bytes(out) == _ORIGINAL  # only a change the format ignores may decode
+
+    check()
