@@ -151,6 +151,13 @@ def s3_cases(cfg: Config) -> list[Result]:
     return [Result(**case) for case in found]
 
 
+def compression_cases(cfg: Config) -> list[Result]:
+    """The cases of ``benchmarks/compression.py``: auto's savings on text, its cost on noise."""
+    import compression
+
+    return compression.run_cases(cfg)
+
+
 def all_cases(cfg: Config) -> dict[str, Callable[[], Result | list[Result]]]:
     """Every case by name, in the order they run and are reported."""
     return {
@@ -166,6 +173,7 @@ def all_cases(cfg: Config) -> dict[str, Callable[[], Result | list[Result]]]:
         "handover_parquet": lambda: handover_case(cfg, "parquet"),
         "handover_arrow": lambda: handover_case(cfg, "arrow"),
         "s3": lambda: s3_cases(cfg),
+        "compression": lambda: compression_cases(cfg),
     }
 
 

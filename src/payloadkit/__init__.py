@@ -71,7 +71,8 @@ def serializers() -> list[SerializerInfo]:
 
 
 def explain(obj: Any, serializer: str | None = None) -> Explanation:
-    """Which serializer ``obj`` gets, and why (``print`` it for a readable answer).
+    """Which serializer ``obj`` gets, and why, and the compression its bytes get (``print``
+    it for a readable answer).
 
     ```python
     import payloadkit as pk

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from payloadkit._compression import Choices
 from payloadkit._registry import registry
 from payloadkit._signing import Keyring
 from payloadkit._urls import normalize_url
@@ -34,6 +35,8 @@ class Settings:
     keyring: Keyring | None = None
     trusted_serializers: frozenset[str] | None = None
     durable: bool = False
+    #: Codecs by type or serializer name, from ``configure(compression=...)``.
+    compression: Choices = field(default_factory=Choices, repr=False)
 
     def options_for(self, url: str) -> dict[str, Any]:
         """Storage options configured for the store at ``url`` (empty when none)."""
@@ -78,6 +81,7 @@ def configure(
     secret: str | bytes | Sequence[str | bytes] | None = None,
     trusted_serializers: Iterable[str] | None = None,
     durable: bool | None = None,
+    compression: Mapping[type | str, str | None] | None = None,
     reset: bool = False,
 ) -> None:
     """Change this process's settings; arguments left out keep their current value.
@@ -86,7 +90,8 @@ def configure(
     ``storage_options`` its fsspec options (``endpoint_url``, ``key``, ...). ``serializers``
     maps types or dotted names to serializer names. ``secret`` is a signing key or a list
     of keys (the first signs). ``trusted_serializers`` restricts which serializers may
-    load at all. ``durable=True`` fsyncs local writes. ``reset=True`` first returns to
+    load at all. ``durable=True`` fsyncs local writes. ``compression`` maps types, dotted
+    names or serializer names to ``"auto"``, ``"zstd"``, ``"lz4"`` or None. ``reset=True`` first returns to
     the environment's settings.
 
     ```python
@@ -99,6 +104,12 @@ def configure(
     """
     global _settings, _generation
     _check_types(storage, storage_options, serializers, secret, trusted_serializers, durable)
+    if compression is not None and not isinstance(compression, Mapping):
+        raise ConfigurationError(
+            "configure(compression=...) takes a dict of types, dotted names or serializer "
+            f"names to codecs, not {type(compression).__name__}."
+        )
+    choices = Choices(compression) if compression is not None else None
     with _lock:
         current = _from_environment() if reset or _settings is None else _settings
         if reset:
@@ -115,6 +126,8 @@ def configure(
             current.trusted_serializers = load_policy(trusted_serializers)
         if durable is not None:
             current.durable = bool(durable)
+        if choices is not None:
+            current.compression = choices
         _settings = current
         _generation += 1
 

@@ -13,6 +13,13 @@ When the first buffer is large, the header JSON is widened with trailing spaces 
 the buffer starts at a multiple of 1024 bytes: blake3 hashes 1 KiB chunks, and a buffer
 aligned on them is hashed in parallel from its first byte. Readers need not know: the
 layout rules are unchanged, only the header is longer.
+
+A container with compressed frames starts with ``b"PKF2"`` instead (a reader that
+predates compression refuses it rather than misreading it) and its header adds
+``"codecs"`` (each frame's codec, or null) and ``"sizes"`` (each frame's size once
+decompressed). A frame left uncompressed is still a view of the stored bytes; a
+compressed one is decompressed into new memory of exactly its recorded size (see
+`payloadkit._compression.decompress`).
 """
 
 from __future__ import annotations
@@ -25,9 +32,10 @@ from payloadkit._digest import as_bytes_view
 from payloadkit._serializer import Buffer
 from payloadkit.errors import IntegrityError
 
-__all__ = ["MAGIC", "is_container", "pack", "unpack"]
+__all__ = ["MAGIC", "MAGIC_COMPRESSED", "Packed", "is_container", "pack", "unpack"]
 
 MAGIC = b"PKF1"
+MAGIC_COMPRESSED = b"PKF2"
 ALIGN = 64
 MAX_HEADER = 1 << 24
 _ZEROS = bytes(ALIGN)
@@ -44,14 +52,37 @@ def _aligned(offset: int) -> int:
     return offset + _padding(offset)
 
 
-def pack(frames: Sequence[Buffer], meta: dict[str, object]) -> list[Buffer]:
-    """Return the pieces of the container for ``frames`` (no frame is copied)."""
+class Packed(list[Buffer]):
+    """The pieces of a container, remembering the frames and header fields it was made of."""
+
+    def __init__(self, pieces: list[Buffer], frames: list[memoryview], meta: dict[str, object]):
+        super().__init__(pieces)
+        self.frames = frames
+        self.meta = meta
+
+
+def pack(
+    frames: Sequence[Buffer],
+    meta: dict[str, object],
+    codecs: Sequence[str | None] | None = None,
+    sizes: Sequence[int] | None = None,
+) -> Packed:
+    """Return the pieces of the container for ``frames`` (no frame is copied).
+
+    With ``codecs`` (a codec or None per frame) and ``sizes`` (each frame's raw size), the
+    frames are the compressed ones and the container is marked as holding them.
+    """
     views = [as_bytes_view(frame) for frame in frames]
-    header = json.dumps({**meta, "frames": [v.nbytes for v in views]}).encode()
+    fields: dict[str, object] = {**meta, "frames": [v.nbytes for v in views]}
+    magic = MAGIC
+    if codecs is not None and any(codecs):
+        fields.update(codecs=list(codecs), sizes=list(sizes or []))
+        magic = MAGIC_COMPRESSED
+    header = json.dumps(fields).encode()
     if len(views) > 1 and views[1].nbytes >= ALIGN_CHUNKS_FROM:
         first = _aligned(_aligned(8 + len(header)) + views[0].nbytes)
         header += b" " * (-first % HASH_CHUNK)
-    pieces: list[Buffer] = [MAGIC + struct.pack("<I", len(header)) + header]
+    pieces: list[Buffer] = [magic + struct.pack("<I", len(header)) + header]
     offset = len(pieces[0])
     for view in views:
         pad = _padding(offset)
@@ -59,18 +90,20 @@ def pack(frames: Sequence[Buffer], meta: dict[str, object]) -> list[Buffer]:
             pieces.append(_ZEROS[:pad])
         pieces.append(view)
         offset += pad + view.nbytes
-    return pieces
+    return Packed(pieces, views, dict(meta))
 
 
 def is_container(data: memoryview) -> bool:
-    """True when ``data`` starts with the container's magic bytes."""
-    return data.nbytes >= 8 and bytes(data[:4]) == MAGIC
+    """True when ``data`` starts with the magic bytes of a container (compressed or not)."""
+    return data.nbytes >= 8 and bytes(data[:4]) in (MAGIC, MAGIC_COMPRESSED)
 
 
 def unpack(data: memoryview) -> tuple[dict[str, object], list[memoryview]]:
-    """Split a container into its header and frames (views into ``data``, no copies).
+    """Split a container into its header and frames (views into ``data``, no copies, except
+    for compressed frames, which are decompressed to their recorded size).
 
-    Anything malformed raises IntegrityError; nothing is allocated from a declared size.
+    Anything malformed raises IntegrityError; nothing is allocated from a declared size
+    beyond what the frame's codec can produce from its bytes.
     """
     if not is_container(data):
         raise IntegrityError("The stored bytes are not a payloadkit container (bad magic).")
@@ -99,4 +132,31 @@ def unpack(data: memoryview) -> tuple[dict[str, object], list[memoryview]]:
             raise IntegrityError("Container frames run past the end of the stored bytes.")
         frames.append(data[offset : offset + size])
         offset += size
+    if bytes(data[:4]) == MAGIC_COMPRESSED:
+        frames = _decompressed(header, frames)
     return header, frames
+
+
+def _decompressed(header: dict[str, object], frames: list[memoryview]) -> list[memoryview]:
+    from payloadkit import _compression
+
+    codecs, sizes = header.get("codecs"), header.get("sizes")
+    if (
+        not isinstance(codecs, list)
+        or not isinstance(sizes, list)
+        or len(codecs) != len(frames)
+        or len(sizes) != len(frames)
+        or not all(c is None or (isinstance(c, str) and len(c) <= 32) for c in codecs)
+        or not all(type(n) is int and n >= 0 for n in sizes)
+    ):
+        raise IntegrityError("Container header records frame codecs or sizes that are not valid.")
+    out = []
+    for index, (frame, codec, size) in enumerate(zip(frames, codecs, sizes, strict=True)):
+        if codec is None:
+            if size != frame.nbytes:
+                raise IntegrityError(f"Container frame {index} is not of its recorded size.")
+            out.append(frame)
+        else:
+            what = f"Frame {index} of the container"
+            out.append(_compression.decompress(codec, frame, size, what))
+    return out

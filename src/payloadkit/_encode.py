@@ -4,6 +4,9 @@ The choice, first match wins: the ``serializer=`` argument; the user's per-type 
 the registry's default by the most specific class in the MRO; then pickle, and
 cloudpickle for what pickle refuses. A registry default that refuses an object (a
 masked array for ``numpy``) falls through to pickle; explicit choices never fall back.
+
+Then the compression chosen for it (`payloadkit._compression`) is applied to the frames,
+and the digest is of the bytes as stored, compressed or not.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from payloadkit import _compression
+from payloadkit._compression import DEFAULT, Default, Record
+from payloadkit._container import Packed, pack
 from payloadkit._digest import DEFAULT_ALGORITHM, as_bytes_view, hash_buffers
 from payloadkit._filehash import hash_file, hash_while_writing
 from payloadkit._registry import registry
@@ -67,6 +73,10 @@ class Encoded:
     path: str | None = None
     #: The stored object's suffix, when the serializer names this one its own way.
     extension: str | None = None
+    #: How the stored bytes are compressed (None: they are the serializer's own).
+    compression: Record | None = None
+    #: What was asked for and what was done, for `explain`.
+    compression_note: str = "none (not asked for)"
 
     @property
     def suffix(self) -> str:
@@ -89,10 +99,14 @@ class Explanation:
     serializer: str | None
     reason: str
     tried: list[tuple[str, str]] = field(default_factory=list)
+    #: The compression it gets and why, e.g. ``"zstd on the whole object (auto: ...)"``.
+    compression: str = "none (not asked for)"
 
     def __str__(self) -> str:
         lines = [f"{self.type_name} -> {self.serializer or 'no serializer'}: {self.reason}"]
         lines += [f"  {name} refused it: {why}" for name, why in self.tried]
+        if self.serializer is not None and not self.compression.startswith("none ("):
+            lines.append(f"  compression: {self.compression}")  # asked for, or auto's verdict
         return "\n".join(lines)
 
 
@@ -124,15 +138,22 @@ def candidates(
 
 
 def encode(
-    obj: Any, serializer: str | Serializer | None = None, spool_dir: str | None = None
+    obj: Any,
+    serializer: str | Serializer | None = None,
+    spool_dir: str | None = None,
+    compression: str | Default | None = DEFAULT,
 ) -> Encoded:
-    """Serialize ``obj`` with the first candidate that accepts it and digest the bytes."""
+    """Serialize ``obj`` with the first candidate that accepts it, compress as chosen and
+    digest the bytes as stored."""
+    if compression is not DEFAULT:
+        _compression.check_choice(compression, "compression=")
     tried: list[tuple[str, str]] = []
     last: Exception | None = None
     chain = candidates(obj, serializer)
     for chosen, reason in chain:
+        codec, why = _compression.choose(obj, chosen, compression)
         try:
-            return _encode_with(obj, chosen, reason, spool_dir)
+            return _encode_with(obj, chosen, reason, spool_dir, (codec, why))
         except (MemoryError, KeyboardInterrupt):
             raise
         except OSError as exc:
@@ -172,7 +193,13 @@ def _disk_error(
     )
 
 
-def _encode_with(obj: Any, serializer: Serializer, reason: str, spool_dir: str | None) -> Encoded:
+def _encode_with(
+    obj: Any,
+    serializer: Serializer,
+    reason: str,
+    spool_dir: str | None,
+    compression: tuple[str | None, str] = (None, "not asked for"),
+) -> Encoded:
     type_name = qualified_name(type(obj))
     if serializer.writes_files:
         fd, path = tempfile.mkstemp(prefix="spool-", suffix=serializer.extension, dir=spool_dir)
@@ -183,8 +210,19 @@ def _encode_with(obj: Any, serializer: Serializer, reason: str, spool_dir: str |
             with contextlib.suppress(FileNotFoundError):  # a writer may remove its own file
                 os.unlink(path)
             raise
-        return Encoded(serializer, reason, type_name, digest, size, path=path)
-    frames = _views(serializer.dump_frames(obj))
+        note = f"none ({compression[1]})"
+        return Encoded(
+            serializer, reason, type_name, digest, size, path=path, compression_note=note
+        )
+    dumped = serializer.dump_frames(obj)
+    frames = _views(dumped)
+    extension = serializer.extension_for(frames)
+    codec, why = compression
+    record, note = None, f"none ({why})"
+    if codec is not None:
+        frames, extension, record, note = _compressed(
+            codec, why, dumped if isinstance(dumped, Packed) else None, frames, extension
+        )
     size = sum(frame.nbytes for frame in frames)
     return Encoded(
         serializer,
@@ -193,8 +231,59 @@ def _encode_with(obj: Any, serializer: Serializer, reason: str, spool_dir: str |
         hash_buffers(frames, DEFAULT_ALGORITHM, size),
         size,
         frames=frames,
-        extension=serializer.extension_for(frames),
+        extension=extension,
+        compression=record,
+        compression_note=note,
     )
+
+
+def _compressed(
+    asked: str, why: str, packed: Packed | None, frames: list[memoryview], extension: str
+) -> tuple[list[memoryview], str, Record | None, str]:
+    """Apply the codec ``asked`` (or ``"auto"``'s rule): (frames, suffix, record, note)."""
+    auto = asked == "auto"
+    codec = _compression.resolve_auto() if auto else asked
+    if codec is None:
+        note = f"none: auto found no codec library installed (pip install 'payloadkit[compression]'); {why}"
+        return frames, extension, None, note
+    label = f"auto, {why}" if auto else why
+    if packed is not None:  # payloadkit's container: frame by frame
+        codecs: list[str | None] = []
+        stored: list[Buffer] = []
+        for frame in packed.frames:
+            kept = _maybe(codec, [frame], auto)
+            codecs.append(codec if kept is not None else None)
+            stored.append(kept if kept is not None else frame)
+        done = sum(c is not None for c in codecs)
+        if not done:
+            return frames, extension, None, f"none: no frame pays for {codec} ({label})"
+        sizes = [frame.nbytes for frame in packed.frames]
+        pieces = _views(pack(stored, packed.meta, codecs, sizes))
+        note = f"{codec} on {done} of {len(codecs)} frames ({label})"
+        return pieces, extension, Record(codec, "frames", sum(sizes)), note
+    kept = _maybe(codec, frames, auto)
+    if kept is None:
+        return frames, extension, None, f"none: {codec} does not pay on these bytes ({label})"
+    raw = sum(frame.nbytes for frame in frames)
+    note = f"{codec} on the whole object, {len(kept) / max(raw, 1):.0%} of its size ({label})"
+    suffix = extension + _compression.SUFFIXES[codec]
+    return [memoryview(kept)], suffix, Record(codec, "object", raw), note
+
+
+def _maybe(codec: str, frames: list[memoryview], auto: bool) -> bytes | None:
+    """The frames compressed into one, or None where ``auto`` finds that it does not pay."""
+    raw = sum(frame.nbytes for frame in frames)
+    if auto:
+        largest = max(frames, key=lambda frame: frame.nbytes)
+        whole = largest if len(frames) == 1 or raw > 1 << 20 else memoryview(b"".join(frames))
+        if raw < _compression.AUTO_MIN_BYTES or not _compression.wants(codec, whole):
+            return None
+    elif raw == 0:
+        return None
+    out = _compression.compress(codec, frames)
+    if auto and len(out) > _compression.AUTO_KEEP_RATIO * raw:
+        return None
+    return out
 
 
 def _dump_file(obj: Any, serializer: Serializer, path: str) -> tuple[str, int]:
@@ -209,16 +298,20 @@ def _views(frames: Sequence[Buffer]) -> list[memoryview]:
     return [as_bytes_view(frame) for frame in frames]
 
 
-def explain(obj: Any, serializer: str | None = None) -> Explanation:
-    """Say which serializer ``obj`` gets and why, trying the candidates as a save would."""
+def explain(
+    obj: Any, serializer: str | None = None, compression: str | Default | None = DEFAULT
+) -> Explanation:
+    """Say which serializer ``obj`` gets and why, trying the candidates as a save would,
+    and which compression the stored bytes get."""
     type_name = qualified_name(type(obj))
     tried: list[tuple[str, str]] = []
     for chosen, reason in candidates(obj, serializer):
         try:
-            encoded = _encode_with(obj, chosen, reason, None)
+            choice = _compression.choose(obj, chosen, compression)
+            encoded = _encode_with(obj, chosen, reason, None, choice)
         except Exception as exc:
             tried.append((chosen.name, f"{type(exc).__name__}: {exc}"))
             continue
         encoded.release()
-        return Explanation(type_name, chosen.name, reason, tried)
+        return Explanation(type_name, chosen.name, reason, tried, encoded.compression_note)
     return Explanation(type_name, None, "every candidate refused it", tried)

@@ -3,7 +3,8 @@
 A manifest is what makes a store self-describing: ``info``, listing, verification and
 the command line work from the store alone. It holds the ref's fields, the object's file
 extension, creation time, Python and library versions, the distribution that provides
-the serializer (so a missing plugin can be named) and, with a key, a signature.
+the serializer (so a missing plugin can be named), how the stored bytes are compressed
+(absent: not at all) and, with a key, a signature.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from payloadkit._compression import Record
 from payloadkit._layout import legacy_manifest_key, manifest_key, object_key
 from payloadkit._ref import PayloadRef
 from payloadkit.errors import IntegrityError, PayloadkitError
@@ -43,6 +45,8 @@ class Manifest:
     libraries: dict[str, str] = field(default_factory=dict)
     distribution: str | None = None
     signature: str | None = None
+    #: How the stored bytes are compressed; None: they are the serializer's own bytes.
+    compression: Record | None = None
 
     #: The format it was read in (1: written by payloadkit 0.1.0).
     format: int = FORMAT
@@ -63,7 +67,10 @@ class Manifest:
     def signed_fields(self) -> list[object]:
         """The fields a signature covers."""
         r = self.ref
-        return [r.digest, r.serializer, r.serializer_version, r.size, r.type]
+        fields: list[object] = [r.digest, r.serializer, r.serializer_version, r.size, r.type]
+        if self.compression is not None:  # absent, the fields signed before compression existed
+            fields.append(self.compression.signed)
+        return fields
 
     @property
     def created_at(self) -> datetime:
@@ -84,6 +91,8 @@ class Manifest:
         )
         if self.signature:
             data["signature"] = self.signature
+        if self.compression is not None:
+            data["compression"] = self.compression.to_dict()
         return data
 
     def to_bytes(self) -> bytes:
@@ -171,8 +180,20 @@ class Manifest:
         for name, value in texts.items():
             if not _short_text(value, _MAX_TEXT[name]):
                 raise ValueError(f"bad {name} field")
+        raw_compression = data.get("compression")
+        compression = None if raw_compression is None else Record.from_dict(raw_compression)
         version = 1 if data["format"] == 1 else FORMAT
-        return cls(ref, extension, created, python, libraries, distribution, signature, version)
+        return cls(
+            ref,
+            extension,
+            created,
+            python,
+            libraries,
+            distribution,
+            signature,
+            compression,
+            version,
+        )
 
 
 def _short_text(value: object, limit: int) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from payloadkit._compression import DEFAULT, Default, check_choice
 from payloadkit._layout import valid_tag_name
 from payloadkit._ref import PayloadRef
 from payloadkit._serializer import Serializer, qualified_name
@@ -39,7 +40,12 @@ class Payload:
     """
 
     def __init__(
-        self, value: Any, serializer: str | Serializer | None = None, *, tag: str | None = None
+        self,
+        value: Any,
+        serializer: str | Serializer | None = None,
+        *,
+        tag: str | None = None,
+        compression: str | Default | None = DEFAULT,
     ) -> None:
         if isinstance(value, Payload):
             raise ConfigurationError(
@@ -55,6 +61,9 @@ class Payload:
         self._value = value
         self._loaded = True
         self._serializer = serializer
+        if compression is not DEFAULT:
+            check_choice(compression, "Payload(compression=...)")
+        self._compression = compression
         self._ref: PayloadRef | None = None
         self._lock = threading.Lock()
 
@@ -128,7 +137,8 @@ class Payload:
         with self._lock:
             if self._ref is not None and (store is None or self._ref.store == target.url):
                 return self._ref
-        ref = target.put(self.value, self._serializer)
+        compression = getattr(self, "_compression", DEFAULT)  # a loaded payload has none
+        ref = target.put(self.value, self._serializer, compression=compression)
         if self.tag is not None:
             target.tag(self.tag, ref, retries=_TAG_RETRIES)
         with self._lock:

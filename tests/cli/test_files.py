@@ -158,12 +158,36 @@ def test_a_file_payload_loads_in_python_as_a_file(tmp_path: Path) -> None:
     assert bytes(loaded) == b"\x00\x01raw"
 
 
+@pytest.mark.parametrize(("option", "suffix"), [("zstd", ".npy.zst"), ("none", ".npy")])
+def test_put_compression_option(tmp_path: Path, option: str, suffix: str) -> None:
+    """`--compression` stores the object the file holds with that codec (or none)."""
+    import json
+
+    source = tmp_path / "m.npy"
+    np.save(source, np.zeros(50_000))
+    done = payloadkit("put", tmp_path / "store", source, "--compression", option, "--json")
+    assert done.returncode == 0, done.stderr
+    digest = json.loads(done.stdout)["digest"]
+    store = pk.open_store(tmp_path / "store")
+    assert store.info(digest).extension == suffix
+    assert np.array_equal(store.get(digest), np.zeros(50_000))
+
+
+def test_put_compression_on_parquet_is_refused(tmp_path: Path) -> None:
+    """A codec on top of parquet is refused with a message saying what to do."""
+    source = tmp_path / "t.csv"
+    source.write_text("a,b\n1,x\n")
+    done = payloadkit("put", tmp_path / "store", source, "--compression", "lz4")
+    assert done.returncode != 0
+    assert "compresses its column chunks itself" in done.stderr
+
+
 def test_get_plain_writes_a_pickle_that_pickle_load_reads(tmp_path: Path) -> None:
     """A pickle payload with out-of-band buffers is written as .pkf; --plain gives a .pkl
     that the standard pickle module loads."""
     store = pk.open_store(tmp_path / "store")
     value = {"array": np.arange(100_000), "name": "x"}
-    ref = store.put(value, "pickle")
+    ref = store.put(value, "pickle", compression=None)
     done = payloadkit("get", tmp_path / "store", ref.digest, "-o", tmp_path / "raw")
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "raw.pkf").read_bytes()[:4] == b"PKF1"
@@ -173,6 +197,20 @@ def test_get_plain_writes_a_pickle_that_pickle_load_reads(tmp_path: Path) -> Non
         loaded = pickle.load(f)
     assert loaded["name"] == "x"
     assert np.array_equal(loaded["array"], value["array"])
+
+
+@pytest.mark.parametrize("value", [{"array": np.arange(100_000)}, ["text " * 10_000]])
+def test_get_plain_decompresses(tmp_path: Path, value: Any) -> None:
+    """A compressed pickle payload (a PKF2 container or a .pkl.zst) comes out of --plain as a
+    pickle that the standard pickle module loads."""
+    store = pk.open_store(tmp_path / "store")
+    ref = store.put(value, "pickle")
+    assert store.info(ref).compression is not None
+    done = payloadkit("get", tmp_path / "store", ref.digest, "-o", tmp_path / "plain", "--plain")
+    assert done.returncode == 0, done.stderr
+    with open(tmp_path / "plain.pkl", "rb") as f:
+        loaded = pickle.load(f)
+    assert pickle.dumps(loaded, protocol=5) == pickle.dumps(value, protocol=5)
 
 
 def _big_npy(path: Path, size: int) -> None:

@@ -17,6 +17,8 @@ class JsonSerializer(Serializer):
     name = "json"
     version = "1"
     extension = ".json"
+    #: Large documents that shrink are stored as ``.json.zst`` (a standard zstd frame).
+    default_compression = "auto"
 
     def dumps(self, obj: Any) -> bytes:
         return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()

@@ -7,7 +7,7 @@ without large buffers is stored as a plain pickle file.
 
 A payload with out-of-band buffers is stored in payloadkit's container (see
 `payloadkit._container`), which ``pickle.load`` cannot read: `plain_pickle`
-rewrites it as an ordinary pickle (the buffers in-band) without unpickling anything, and
+rewrites it (its frames decompressed, if compressed) as an ordinary pickle (the buffers in-band) without unpickling anything, and
 ``payloadkit get --plain`` writes that.
 """
 
@@ -53,6 +53,9 @@ class PickleSerializer(Serializer):
     version = "1"
     extension = ".pkl"
     runs_code_on_load = True
+    #: Compressed where it pays (see `payloadkit._compression`): frame by frame in the
+    #: container, whole (``.pkl.zst``) for a plain pickle.
+    default_compression = "auto"
 
     def _dump(self, obj: Any, buffer_callback: Callable[[pickle.PickleBuffer], bool]) -> bytes:
         return pickle.dumps(obj, protocol=5, buffer_callback=buffer_callback)

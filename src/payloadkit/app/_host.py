@@ -136,6 +136,7 @@ def settings_for(store: Store, storage_options: dict[str, Any] | None = None) ->
         "trusted_serializers": current.trusted_serializers,
         "durable": current.durable,
         "serializers": registry.user_choices(),
+        "compression": current.compression.given,
     }
     return {"sys_path": list(sys.path), "settings": dumps(chosen)}
 
@@ -158,6 +159,7 @@ def apply_settings(blob: dict[str, Any]) -> Store:
         storage_options=chosen["storage_options"] or None,
         durable=chosen["durable"],
         serializers=chosen["serializers"],
+        compression=chosen.get("compression") or None,
     )
     current = settings()
     current.keyring = Keyring(chosen["keys"]) if chosen["keys"] else None

@@ -77,7 +77,8 @@ def _get(args: argparse.Namespace) -> int:
             f"--plain applies to pickle payloads; {manifest.ref.digest} is "
             f"{manifest.ref.serializer}, whose file other tools read as it is."
         )
-    plain = args.plain and container
+    compressed = manifest.compression is not None and manifest.compression.scope == "object"
+    plain = args.plain and (container or (compressed and manifest.ref.serializer in _PICKLES))
     if args.output == "-":
         _write_stdout(store, manifest, plain)
         return 0
@@ -97,10 +98,10 @@ _CONTAINER = ".pkf"
 
 
 def _is_container(store: Any, manifest: Manifest) -> bool:
-    from payloadkit._container import MAGIC
+    from payloadkit._container import MAGIC, MAGIC_COMPRESSED
 
     head = store.backend.read_range(manifest.object_key, 0, len(MAGIC))
-    return bool(head == MAGIC)
+    return head in (MAGIC, MAGIC_COMPRESSED)
 
 
 def _write_path(store: Any, manifest: Manifest, path: str, plain: bool, callback: Any) -> None:
@@ -117,23 +118,30 @@ def _write_path(store: Any, manifest: Manifest, path: str, plain: bool, callback
 
 def _write_plain(store: Any, manifest: Manifest, path: str, callback: Any) -> None:
     """Convert the verified container to a plain pickle at ``path`` (temporary file first)."""
-    from payloadkit._serializers._pickle import plain_pickle
     from payloadkit.stores._files import write_beside
 
+    pieces = _plain_pieces(store, manifest, callback)
+    write_beside(path, lambda out: out.writelines(pieces))
+
+
+def _plain_pieces(store: Any, manifest: Manifest, callback: Any) -> Any:
+    """The pieces of a plain pickle of the payload: verified, decompressed, buffers in-band."""
+    from payloadkit import _compression
+    from payloadkit._serializers._pickle import plain_pickle
+
     data = store.read_verified(manifest, callback)
-    write_beside(path, lambda out: out.writelines(plain_pickle(data)))
+    return plain_pickle(_compression.undo(manifest.compression, data))
 
 
 def _write_stdout(store: Any, manifest: Manifest, plain: bool) -> None:
     """Stream the bytes to standard output; a digest mismatch fails after the last chunk."""
-    from payloadkit._serializers._pickle import plain_pickle
     from payloadkit.stores._files import copy_chunks
 
     sys.stdout.flush()
     out = sys.stdout.buffer
     with progress_callback(manifest.ref.size, f"get {short_digest(manifest.ref.digest)}") as cb:
         if plain:
-            for piece in plain_pickle(store.read_verified(manifest, cb)):
+            for piece in _plain_pieces(store, manifest, cb):
                 out.write(piece)
         else:
             copy_chunks(store, manifest, out, cb)
@@ -181,6 +189,12 @@ def _add_put(commands: Any) -> None:
     parser.add_argument(
         "--serializer", help="store the object with this serializer (implies --as-object)"
     )
+    parser.add_argument(
+        "--compression",
+        choices=["auto", "zstd", "lz4", "none"],
+        help="compress the stored object (implies --as-object; default: the configuration, "
+        "then the serializer's own choice: auto for pickle and json, none for the others)",
+    )
     add_full(parser)
     parser.set_defaults(handler=_put)
 
@@ -192,7 +206,7 @@ def _put(args: argparse.Namespace) -> int:
     size = os.path.getsize(args.file)
     label = _name(args.file)
     with progress_callback(size, f"put {label}") as callback:
-        if args.as_object or args.serializer not in (None, "file"):
+        if args.as_object or args.serializer not in (None, "file") or args.compression:
             ref = _put_object(store, args, callback)
         else:
             ref = _put_bytes(store, args.file, callback, label)
@@ -219,4 +233,8 @@ def _put_object(store: Any, args: argparse.Namespace, callback: Any) -> Any:
     from payloadkit.cli._putfile import load_file
 
     obj, serializer = load_file(args.file)
-    return store.put(obj, args.serializer or serializer, callback=callback)
+    chosen = args.serializer or serializer
+    if args.compression is None:
+        return store.put(obj, chosen, callback=callback)
+    codec = None if args.compression == "none" else args.compression
+    return store.put(obj, chosen, compression=codec, callback=callback)

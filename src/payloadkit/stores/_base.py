@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from payloadkit import _compression
+from payloadkit._compression import DEFAULT, Default
 from payloadkit._config import settings
 from payloadkit._digest import hash_buffers, parse_digest
 from payloadkit._encode import Encoded, encode
@@ -195,13 +197,18 @@ class Store:
         obj: Any,
         serializer: str | Serializer | None = None,
         *,
+        compression: str | Default | None = DEFAULT,
         callback: Callback | None = None,
     ) -> PayloadRef:
-        """Store ``obj`` and return its ref; identical bytes are stored once."""
+        """Store ``obj`` and return its ref; identical bytes are stored once.
+
+        ``compression``: ``"auto"``, ``"zstd"``, ``"lz4"`` or None; left out, the
+        configuration and then the serializer decide (see the compression guide).
+        """
         self._require_writes("put")
         marker = self._writable_marker()
         with self._failing("write a spool file for", subject="a payload"):
-            encoded = encode(obj, serializer, self.backend.spool_dir())
+            encoded = encode(obj, serializer, self.backend.spool_dir(), compression)
         try:
             return self._put_encoded(encoded, marker, callback)
         finally:
@@ -257,6 +264,7 @@ class Store:
             python_version(),
             encoded.serializer.library_versions(),
             registry.distribution_of(encoded.serializer.name),
+            compression=encoded.compression,
         )
         if keyring is not None:
             manifest = dataclasses.replace(manifest, signature=keyring.sign(manifest.signed_fields))
@@ -349,9 +357,18 @@ class Store:
         manifest = self.info(ref)
         meta = manifest.ref
         serializer = self.policy.serializer_for(manifest, self.url)
+        record = manifest.compression
+        if record is not None:  # before any byte is read
+            _compression.check_loadable(
+                record.codec,
+                f"{meta.digest} ({meta.type}) in {self.url}",
+                digest=meta.digest,
+                type_name=meta.type,
+                store=self.url,
+            )
         data = self._fetch(manifest, callback)
         try:
-            return serializer.load(data, meta.type)
+            return serializer.load(_compression.undo(record, data), meta.type)
         except PayloadkitError as exc:
             if exc.digest is not None or type(exc) not in _REWRAPPED:
                 raise

@@ -162,6 +162,37 @@ class StoreTests(TagTests):
         assert key in self.raw_keys(store)
         assert json.loads(self.raw_get(store, key)) == {"plain": [1, 2]}
 
+    def test_compressed_payload_is_a_standard_frame(self, store: Store) -> None:
+        """A text-heavy pickle is stored as one zstd frame (.pkl.zst) that zstd opens and
+        that loads back; the manifest records the codec and the raw size."""
+        zstandard = pytest.importorskip("zstandard")
+        records = [{"i": i, "text": "compressible text " * 8} for i in range(2000)]
+        ref = store.put(records)
+        manifest = store.info(ref)
+        assert manifest.extension == ".pkl.zst"
+        assert manifest.compression is not None
+        raw = self.raw_get(store, object_key(ref.digest, ".pkl.zst"))
+        assert len(raw) == ref.size
+        assert len(zstandard.ZstdDecompressor().decompress(raw)) == manifest.compression.size
+        assert store.get(ref) == records
+        assert store.put(records, compression=None) != ref  # other bytes, another digest
+
+    def test_tampered_compression_record_never_gives_wrong_data(self, store: Store) -> None:
+        """A manifest whose compression record is altered (size, codec) fails typed."""
+        pytest.importorskip("zstandard")
+        records = [{"i": i, "text": "compressible text " * 8} for i in range(2000)]
+        ref = store.put(records)
+        key = manifest_key(ref)
+        original = json.loads(self.raw_get(store, key))
+        bad = [
+            {**original["compression"], "size": original["compression"]["size"] - 1},
+            {**original["compression"], "codec": "no-such-codec"},
+        ]
+        for record in bad:
+            self.raw_set(store, key, json.dumps({**original, "compression": record}).encode())
+            with pytest.raises(PayloadkitError):
+                store.get(ref)
+
     def test_reads_objects_written_behind_its_back(self, store: Store) -> None:
         """An object and manifest copied in by other means load through the store."""
         ref = store.put(["copied"])

@@ -17,6 +17,7 @@ import pickletools
 from dataclasses import dataclass, field
 from typing import Any
 
+from payloadkit import _compression
 from payloadkit._manifest import Manifest
 from payloadkit._registry import registry
 from payloadkit.errors import PayloadkitError
@@ -95,7 +96,7 @@ def preview_payload(store: Store, manifest: Manifest) -> Preview:
     if untrusted is not None and not _pickled_bytes(manifest):
         return Preview("none", f"only the manifest is shown: {untrusted}")
     try:
-        data = store.read_verified(manifest)
+        data = _compression.undo(manifest.compression, store.read_verified(manifest))
         return _decode(store, manifest, data, trusted=untrusted is None)
     except PayloadkitError as exc:
         return Preview("none", str(exc))
@@ -109,7 +110,8 @@ def image_bytes(store: Store, manifest: Manifest) -> tuple[bytes, str] | None:
         return None
     if trust_problem(store, manifest) is not None and not _pickled_bytes(manifest):
         return None
-    raw = _raw_image(store, manifest, store.read_verified(manifest))
+    data = _compression.undo(manifest.compression, store.read_verified(manifest))
+    raw = _raw_image(store, manifest, data)
     if raw is None:
         return None
     return raw, _image_type(raw) or "application/octet-stream"
