@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from payloadkit._chunks import ChunkTable
 from payloadkit._layout import legacy_manifest_key, manifest_key, object_key
 from payloadkit._ref import PayloadRef
 from payloadkit.errors import IntegrityError, PayloadkitError
@@ -46,6 +47,8 @@ class Manifest:
 
     #: The format it was read in (1: written by payloadkit 0.1.0).
     format: int = FORMAT
+    #: Per-chunk digests for partial reads (None: written without, or by an older version).
+    chunks: ChunkTable | None = None
 
     @property
     def object_key(self) -> str:
@@ -63,7 +66,10 @@ class Manifest:
     def signed_fields(self) -> list[object]:
         """The fields a signature covers."""
         r = self.ref
-        return [r.digest, r.serializer, r.serializer_version, r.size, r.type]
+        fields: list[object] = [r.digest, r.serializer, r.serializer_version, r.size, r.type]
+        if self.chunks is not None:  # appended only when present: older signatures still verify
+            fields.append(self.chunks.signed_fields)
+        return fields
 
     @property
     def created_at(self) -> datetime:
@@ -84,6 +90,8 @@ class Manifest:
         )
         if self.signature:
             data["signature"] = self.signature
+        if self.chunks is not None:
+            data["chunks"] = self.chunks.to_dict()
         return data
 
     def to_bytes(self) -> bytes:
@@ -172,7 +180,11 @@ class Manifest:
             if not _short_text(value, _MAX_TEXT[name]):
                 raise ValueError(f"bad {name} field")
         version = 1 if data["format"] == 1 else FORMAT
-        return cls(ref, extension, created, python, libraries, distribution, signature, version)
+        chunks = data.get("chunks")
+        table = None if chunks is None else ChunkTable.from_dict(chunks, ref.size)
+        return cls(
+            ref, extension, created, python, libraries, distribution, signature, version, table
+        )
 
 
 def _short_text(value: object, limit: int) -> bool:
