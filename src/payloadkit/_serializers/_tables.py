@@ -95,6 +95,9 @@ class ParquetReader(LazyReader):
                     first_row = offset
                 groups.append(r)
             offset += count
+        if not groups and metadata.num_row_groups:
+            # No rows: read (and empty) the first group, which keeps dictionaries' categories.
+            groups, first_row = [0], start
         names = None if wanted is None else {*wanted, *self._index}
         ranges = []
         for r in groups:
@@ -176,6 +179,8 @@ class ArrowReader(LazyReader):
                     first_row = offset
                 chosen.append(i)
             offset += count
+        if not chosen and counts:
+            chosen, first_row = [0], start
         names = self.schema.names
         if wanted is None:
             fields = None
