@@ -151,6 +151,15 @@ def s3_cases(cfg: Config) -> list[Result]:
     return [Result(**case) for case in found]
 
 
+def partial_cases(cfg: Config) -> list[Result]:
+    """Reading 1 of 10 columns of a parquet payload on S3 against a full get
+    (``benchmarks/partial.py``; size from ``PAYLOADKIT_BENCH_PARTIAL_MIB``)."""
+    import partial
+
+    found = partial.run_cases(quick=cfg.quick, workdir=cases.fresh_dir(cfg, "partial"))
+    return [Result(**case) for case in found]
+
+
 def all_cases(cfg: Config) -> dict[str, Callable[[], Result | list[Result]]]:
     """Every case by name, in the order they run and are reported."""
     return {
@@ -166,6 +175,7 @@ def all_cases(cfg: Config) -> dict[str, Callable[[], Result | list[Result]]]:
         "handover_parquet": lambda: handover_case(cfg, "parquet"),
         "handover_arrow": lambda: handover_case(cfg, "arrow"),
         "s3": lambda: s3_cases(cfg),
+        "partial": lambda: partial_cases(cfg),
     }
 
 

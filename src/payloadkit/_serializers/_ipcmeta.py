@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-__all__ = ["Block", "batch_rows", "footer_range", "read_footer"]
+__all__ = ["Block", "batch_buffers", "batch_rows", "footer_range", "read_footer"]
 
 _MAGIC = b"ARROW1"
 #: The footer's own fields (File.fbs): 2 dictionaries, 3 recordBatches.
@@ -59,7 +59,7 @@ def read_footer(footer: bytes, size: int) -> tuple[list[Block], list[Block]]:
     found = []
     for field in (_DICTIONARIES, _BATCHES):
         blocks = []
-        vector = buf.vector(root, field)
+        vector = buf.vector(root, field, 24)
         if vector is not None:
             start, count = vector
             for k in range(count):
@@ -72,8 +72,7 @@ def read_footer(footer: bytes, size: int) -> tuple[list[Block], list[Block]]:
     return found[0], found[1]
 
 
-def batch_rows(metadata: bytes) -> int:
-    """The row count of a record batch, from its message's metadata bytes."""
+def _record_batch(metadata: bytes) -> tuple[_Flat, int]:
     if len(metadata) < 8:
         raise ValueError("an Arrow IPC message is truncated")
     (first,) = struct.unpack_from("<I", metadata, 0)
@@ -85,6 +84,22 @@ def batch_rows(metadata: bytes) -> int:
     header = buf.table(message, _HEADER)
     if header is None:
         raise ValueError("an Arrow IPC record batch has no header")
+    return buf, header
+
+
+def batch_buffers(metadata: bytes) -> list[tuple[int, int]]:
+    """Where each buffer of a record batch lies in its body: (offset, length)."""
+    buf, header = _record_batch(metadata)
+    vector = buf.vector(header, 2, 16)
+    if vector is None:
+        return []
+    start, count = vector
+    return [struct.unpack_from("<qq", buf.data, start + 16 * k) for k in range(count)]
+
+
+def batch_rows(metadata: bytes) -> int:
+    """The row count of a record batch, from its message's metadata bytes."""
+    buf, header = _record_batch(metadata)
     rows = buf.scalar(header, 0, "<q", 0)
     if rows < 0:
         raise ValueError("an Arrow IPC record batch has a negative length")
@@ -123,11 +138,11 @@ class _Flat:
         at = table + offset
         return at + self._unpack("<I", at)
 
-    def vector(self, table: int, index: int) -> tuple[int, int] | None:
+    def vector(self, table: int, index: int, item: int) -> tuple[int, int] | None:
         at = self.table(table, index)
         if at is None:
             return None
         count = self._unpack("<I", at)
-        if at + 4 + 24 * count > len(self.data):
+        if at + 4 + item * count > len(self.data):
             raise ValueError("a flatbuffer vector is out of bounds")
         return at + 4, count

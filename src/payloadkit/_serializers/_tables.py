@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from payloadkit._partial import LazyReader, check_columns, resolve_rows
 from payloadkit._serializers._arrow import _from_table
-from payloadkit._serializers._ipcmeta import Block, batch_rows, footer_range, read_footer
+from payloadkit._serializers._ipcmeta import (
+    Block,
+    batch_buffers,
+    batch_rows,
+    footer_range,
+    read_footer,
+)
 from payloadkit._serializers._optional import require
 from payloadkit.errors import DeserializationError
 
@@ -126,13 +132,18 @@ class ParquetReader(LazyReader):
 
 
 def arrow_chunk_ends(source: ChunkSource) -> list[int]:
-    """Each message's metadata and body ends, the footer's start, the file's end."""
+    """Each message's metadata and body ends, each buffer of each record batch, the
+    footer's start, the file's end."""
     size = source.size
     start, end = footer_range(bytes(source.read(size - 10, size)), size)
     dictionaries, batches = read_footer(bytes(source.read(start, end)), size)
     ends = [8, start, size]
     for block in (*dictionaries, *batches):
         ends += [block.offset, block.body_start, block.end]
+    for block in batches:
+        for offset, length in batch_buffers(bytes(source.read(block.offset, block.body_start))):
+            if offset >= 0 and offset + length <= block.body:
+                ends += [block.body_start + offset, block.body_start + offset + length]
     return ends
 
 
