@@ -16,7 +16,6 @@ is read and verified, and the partial read is made from it: slower, never unveri
 
 from __future__ import annotations
 
-import concurrent.futures
 import io
 import threading
 from collections.abc import Sequence
@@ -184,6 +183,8 @@ class VerifiedFile(io.RawIOBase):
             for run in runs:
                 self._fetch_run(run)
             return
+        import concurrent.futures
+
         with concurrent.futures.ThreadPoolExecutor(min(_CONCURRENCY, len(runs))) as pool:
             for future in [pool.submit(self._fetch_run, run) for run in runs]:
                 future.result()
