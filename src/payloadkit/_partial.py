@@ -101,6 +101,8 @@ class VerifiedFile(io.RawIOBase):
         self.size = manifest.ref.size
         #: Bytes fetched from the store so far (chunks and whole reads).
         self.bytes_fetched = 0
+        #: The first error a read met (a decoder may wrap it in its own; it is raised instead).
+        self.failure: PayloadkitError | None = None
 
     # -- io.RawIOBase ------------------------------------------------------------------
     def readable(self) -> bool:
@@ -139,6 +141,14 @@ class VerifiedFile(io.RawIOBase):
     # -- verified access -------------------------------------------------------------
     def pread(self, start: int, end: int) -> memoryview:
         """Verified bytes ``start`` to ``end`` (clipped to the object)."""
+        try:
+            return self._pread(start, end)
+        except PayloadkitError as exc:
+            if self.failure is None:
+                self.failure = exc
+            raise
+
+    def _pread(self, start: int, end: int) -> memoryview:
         start, end = max(0, start), min(end, self.size)
         if end <= start:
             return memoryview(b"")
@@ -286,7 +296,7 @@ class PayloadHandle:
         """The object, or only ``columns`` and/or ``rows`` of it; only what they need is read."""
         serializer = self._store.policy.serializer_for(self._manifest, self._store.url)
         _require(serializer, self._manifest, self._store, columns=columns, rows=rows)
-        with _context(self._store, self._manifest, serializer):
+        with _context(self._store, self._manifest, serializer, self._file):
             return self._reader.read(columns, rows)
 
 
@@ -338,7 +348,7 @@ def get_partial(
             return serializer.load_view(view, manifest.ref.type)
     _require(serializer, manifest, store, columns=columns, rows=rows)
     file = _verified_file(store, manifest)
-    with _context(store, manifest, serializer):
+    with _context(store, manifest, serializer, file):
         return serializer.open_reader(file, manifest.ref.type).read(columns, rows)
 
 
@@ -347,7 +357,7 @@ def open_handle(store: Store, manifest: Manifest) -> PayloadHandle:
     serializer = store.policy.serializer_for(manifest, store.url)
     _require(serializer, manifest, store, opening=True)
     file = _verified_file(store, manifest)
-    with _context(store, manifest, serializer):
+    with _context(store, manifest, serializer, file):
         reader = serializer.open_reader(file, manifest.ref.type)
     return PayloadHandle(store, manifest, reader, file)
 
@@ -418,10 +428,19 @@ def _require(
 
 
 class _context:
-    """Errors of a serializer's reader get the payload's digest, type and store."""
+    """Errors of a serializer's reader get the payload's digest, type and store; an error
+    the verified file met (a chunk that does not match) is raised as itself, whatever the
+    decoder made of it."""
 
-    def __init__(self, store: Store, manifest: Manifest, serializer: Serializer) -> None:
+    def __init__(
+        self,
+        store: Store,
+        manifest: Manifest,
+        serializer: Serializer,
+        file: VerifiedFile | None = None,
+    ) -> None:
         self._store, self._manifest, self._serializer = store, manifest, serializer
+        self._file = file
 
     def __enter__(self) -> None:
         return None
@@ -429,6 +448,8 @@ class _context:
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is None:
             return
+        if self._file is not None and self._file.failure is not None:
+            raise self._file.failure from None
         meta, url = self._manifest.ref, self._store.url
         if isinstance(exc, PayloadkitError):
             if exc.digest is not None:

@@ -199,36 +199,42 @@ class PartialReadTests:
         self.raw_set(store, key, json.dumps(manifest).encode())
 
     def test_partial_reads_through_the_store(self, store: Store) -> None:
-        """Columns, rows and open() through the store equal the selection of a full read."""
+        """Columns, rows and open() through the store equal the selection of a full read,
+        for parquet and Arrow payloads, fetching only part of the object."""
         frame = self._frame()
-        ref = store.put(frame)
-        table = store.info(ref).chunks
-        assert table is not None
-        assert table.covered == ref.size
-        assert store.get(ref, columns=["c2"]).equals(frame[["c2"]])
-        assert store.get(ref, rows=slice(100, 200)).equals(frame.iloc[100:200])
-        handle = store.open(ref)
-        assert handle.columns == list(frame.columns)
-        assert handle.shape == frame.shape
-        assert handle.bytes_fetched < ref.size
-        assert handle.read(columns=["c1"], rows=slice(-5, None)).equals(frame[["c1"]].iloc[-5:])
-        assert handle.bytes_fetched < ref.size / 2
+        for serializer in ("parquet", "arrow"):
+            ref = store.put(frame, serializer=serializer)
+            table = store.info(ref).chunks
+            assert table is not None
+            assert table.covered == ref.size
+            assert store.get(ref, columns=["c2"]).equals(frame[["c2"]])
+            assert store.get(ref, rows=slice(100, 200)).equals(frame.iloc[100:200])
+            handle = store.open(ref)
+            assert handle.columns == list(frame.columns)
+            assert handle.shape == frame.shape
+            assert handle.bytes_fetched < ref.size / 4
+            part = handle.read(columns=["c1"], rows=slice(-5, None))
+            assert part.equals(frame[["c1"]].iloc[-5:])
+            assert handle.bytes_fetched < ref.size / 2
 
     def test_flipped_byte_in_a_read_chunk_is_caught(self, store: Store) -> None:
         """Corrupting a chunk that a partial read needs raises IntegrityError; corrupting
         one it does not need leaves the read intact (and the full get refuses)."""
         frame = self._frame()
-        ref = store.put(frame)
-        table = store.info(ref).chunks
-        assert table is not None
-        needed = {i for i in range(len(table)) if self._needed(store, ref, table, i)}
-        assert needed
-        assert len(needed) < len(table)
-        unread = next(i for i in range(len(table)) if i not in needed)
-        self._corrupt(store, ref, table.start(unread))
-        assert store.get(ref, columns=["c0"]).equals(frame[["c0"]])
-        with pytest.raises(IntegrityError):
-            store.get(ref)
+        for serializer in ("parquet", "arrow"):
+            ref = store.put(frame, serializer=serializer)
+            table = store.info(ref).chunks
+            assert table is not None
+            needed = {i for i in range(len(table)) if self._needed(store, ref, table, i)}
+            assert needed
+            assert len(needed) < len(table)
+            unread = next(i for i in range(len(table)) if i not in needed)
+            key, original = self._object(store, ref)
+            self._corrupt(store, ref, table.start(unread))
+            assert store.get(ref, columns=["c0"]).equals(frame[["c0"]])
+            with pytest.raises(IntegrityError):
+                store.get(ref)
+            self.raw_set(store, key, original)
 
     def _needed(self, store: Store, ref: PayloadRef, table: Any, index: int) -> bool:
         """Whether a read of column c0 fails when chunk ``index`` is corrupted."""
@@ -247,7 +253,10 @@ class PartialReadTests:
         """A table with overlapping ranges, ranges past the object, wrong digests or too
         few chunks raises IntegrityError or reads correct data, never anything else."""
         frame = self._frame()
-        ref = store.put(frame)
+        for serializer in ("parquet", "arrow"):
+            self._lie_about(store, store.put(frame, serializer=serializer), frame)
+
+    def _lie_about(self, store: Store, ref: PayloadRef, frame: Any) -> None:
         key = manifest_key(ref.digest, ref.serializer, ref.type)
         original = self.raw_get(store, key)
 
@@ -284,3 +293,6 @@ class PartialReadTests:
         assert not view.flags.writeable
         np.testing.assert_array_equal(view, array)
         assert store.open(ref).shape == (500, 100)
+        frame = self._frame()
+        table = store.get(store.put(frame, serializer="arrow"), mmap=True)
+        assert table.to_pandas().equals(frame)  # a zero-copy pyarrow.Table
