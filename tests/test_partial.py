@@ -163,10 +163,7 @@ def test_mmap_maps_the_local_file(store: pk.Store) -> None:
     np.testing.assert_array_equal(view, array)
     with pytest.raises(ValueError, match="read-only"):
         view[0] = 1.0
-    base: Any = view
-    while getattr(base, "base", None) is not None:
-        base = base.base
-    assert isinstance(base, mmap.mmap | memoryview)
+    assert isinstance(_buffer_owner(view), mmap.mmap)
 
 
 def test_payload_open_does_not_load(store: pk.Store) -> None:
@@ -242,3 +239,26 @@ def test_any_table_layout_and_any_flipped_byte(tmp_path: Path, data: st.DataObje
         assert refused.digest == ref.digest
     else:
         pd.testing.assert_frame_equal(got, expected)
+
+
+def test_mmap_of_a_small_file_maps_it_and_verifies(store: pk.Store) -> None:
+    """A small npy payload is mapped too (read-only); a corrupted file is refused."""
+    array = np.arange(10, dtype=np.int64)
+    ref = store.put(array)
+    view = store.get(ref, mmap=True)
+    np.testing.assert_array_equal(view, array)
+    assert isinstance(_buffer_owner(view), mmap.mmap)
+    path = Path(store.root, store.info(ref).object_key)  # type: ignore[attr-defined]
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError):
+        store.get(ref, mmap=True)
+
+
+def _buffer_owner(array: Any) -> Any:
+    """The object that owns an array's memory (through views and memoryviews)."""
+    base: Any = array
+    while getattr(base, "base", None) is not None:
+        base = base.base
+    return base.obj if isinstance(base, memoryview) else base

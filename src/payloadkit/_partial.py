@@ -383,8 +383,11 @@ def _mapped(store: Store, manifest: Manifest) -> memoryview:
     """The whole verified object as a read-only view: a mapping of the local file, or of
     the verified cache's copy for a remote store (bytes in memory where neither exists)."""
     from payloadkit.stores._cache import cache_from_environment
+    from payloadkit.stores._local import LocalBackend
 
     meta = manifest.ref
+    if isinstance(store.backend, LocalBackend) and meta.size:
+        return _map_local(store, manifest, store.backend)
     data = store._fetch(manifest, None)
     if store.backend.remote:
         cache = cache_from_environment()
@@ -392,6 +395,39 @@ def _mapped(store: Store, manifest: Manifest) -> memoryview:
         if mapped is not None:
             data = mapped
     return data.toreadonly()
+
+
+def _map_local(store: Store, manifest: Manifest, backend: Any) -> memoryview:
+    """A shared read-only mapping of a local store's file, verified whole first."""
+    import mmap as _mmap
+    import os
+
+    from payloadkit._digest import hash_buffers
+    from payloadkit.stores._local import _open_regular
+
+    meta = manifest.ref
+    try:
+        with store._failing("read", meta.digest):
+            fd = _open_regular(backend.path(manifest.object_key))
+            try:
+                size = os.fstat(fd).st_size
+                mapped = _mmap.mmap(fd, 0, access=_mmap.ACCESS_READ) if size else None
+            finally:
+                os.close(fd)
+    except FileNotFoundError:
+        return store._fetch(manifest, None).toreadonly()  # raises the store's own error
+    view = memoryview(mapped) if mapped is not None else memoryview(b"")
+    algorithm, _ = parse_digest(meta.digest)
+    if view.nbytes != meta.size or hash_buffers([view], algorithm, view.nbytes) != meta.digest:
+        raise IntegrityError(
+            f"The bytes of {meta.digest} ({meta.type}) in {store.url} do not match their digest: "
+            "they were corrupted or altered. Nothing was decoded. Delete the payload and save "
+            "it again; `payloadkit verify` checks the whole store.",
+            digest=meta.digest,
+            type_name=meta.type,
+            store=store.url,
+        )
+    return view
 
 
 def _require(
