@@ -262,3 +262,21 @@ def _buffer_owner(array: Any) -> Any:
     while getattr(base, "base", None) is not None:
         base = base.base
     return base.obj if isinstance(base, memoryview) else base
+
+
+def test_an_object_that_cannot_be_cut_is_saved_without_a_table(
+    store: pk.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A serializer whose chunk_ends fails does not fail the save: no table is recorded,
+    and partial reads read the whole object, verified."""
+
+    def refuse(self: Any, source: ChunkSource) -> list[int]:
+        raise ValueError("cannot cut this one")
+
+    monkeypatch.setattr(_arrow.ParquetSerializer, "chunk_ends", refuse)
+    frame = _frame()
+    ref = store.put(frame)
+    assert store.info(ref).chunks is None
+    handle = store.open(ref)
+    pd.testing.assert_frame_equal(handle.read(columns=["c2"]), frame[["c2"]])
+    assert handle.bytes_fetched == ref.size
