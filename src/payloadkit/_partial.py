@@ -50,6 +50,9 @@ __all__ = [
 CAPABILITIES = frozenset({"open", "columns", "rows", "mmap"})
 #: Separate runs of chunks are fetched concurrently, this many at a time (remote stores).
 _CONCURRENCY = 8
+#: Adjacent chunks are fetched in one request up to this many bytes (a whole-object read's
+#: range size on S3), so that a large read is still several concurrent requests.
+_RUN_MAX = 64 * 1024 * 1024
 
 
 class LazyReader:
@@ -183,8 +186,13 @@ class VerifiedFile(io.RawIOBase):
             missing = sorted(wanted - self._chunks.keys())
         runs: list[list[int]] = []
         for index in missing:
-            if runs and runs[-1][-1] == index - 1:
-                runs[-1].append(index)
+            last = runs[-1] if runs else None
+            if (
+                last is not None
+                and last[-1] == index - 1
+                and table.ends[index] - table.start(last[0]) <= _RUN_MAX
+            ):
+                last.append(index)
             else:
                 runs.append([index])
         if not runs:
