@@ -152,10 +152,20 @@ def s3_cases(cfg: Config) -> list[Result]:
 
 
 def compression_cases(cfg: Config) -> list[Result]:
-    """The cases of ``benchmarks/compression.py``: auto's savings on text, its cost on noise."""
-    import compression
+    """The cases of ``benchmarks/bench_compression.py``: auto's savings on text, its cost
+    on noise."""
+    import bench_compression
 
-    return compression.run_cases(cfg)
+    return bench_compression.run_cases(cfg)
+
+
+def partial_cases(cfg: Config) -> list[Result]:
+    """Reading 1 of 10 columns of a parquet payload on S3 against a full get
+    (``benchmarks/partial.py``; size from ``PAYLOADKIT_BENCH_PARTIAL_MIB``)."""
+    import partial
+
+    found = partial.run_cases(quick=cfg.quick, workdir=cases.fresh_dir(cfg, "partial"))
+    return [Result(**case) for case in found]
 
 
 def all_cases(cfg: Config) -> dict[str, Callable[[], Result | list[Result]]]:
@@ -174,6 +184,7 @@ def all_cases(cfg: Config) -> dict[str, Callable[[], Result | list[Result]]]:
         "handover_arrow": lambda: handover_case(cfg, "arrow"),
         "s3": lambda: s3_cases(cfg),
         "compression": lambda: compression_cases(cfg),
+        "partial": lambda: partial_cases(cfg),
     }
 
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from payloadkit import errors
+from payloadkit._chunks import ChunkSource
 from payloadkit._config import Settings, configure, settings
 from payloadkit._encode import Explanation
 from payloadkit._manifest import Manifest
+from payloadkit._partial import LazyReader, PayloadHandle, VerifiedFile
 from payloadkit._payload import Payload
 from payloadkit._ref import PayloadRef
 from payloadkit._registry import PluginWarning, SerializerInfo, registry
@@ -30,16 +32,20 @@ __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "ChunkSource",
     "Explanation",
     "Flow",
+    "LazyReader",
     "Manifest",
     "Payload",
+    "PayloadHandle",
     "PayloadRef",
     "PluginWarning",
     "Serializer",
     "SerializerInfo",
     "Settings",
     "Store",
+    "VerifiedFile",
     "Work",
     "__version__",
     "configure",

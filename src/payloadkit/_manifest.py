@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from payloadkit._chunks import ChunkTable
 from payloadkit._compression import Record
 from payloadkit._layout import legacy_manifest_key, manifest_key, object_key
 from payloadkit._ref import PayloadRef
@@ -50,6 +51,8 @@ class Manifest:
 
     #: The format it was read in (1: written by payloadkit 0.1.0).
     format: int = FORMAT
+    #: Per-chunk digests for partial reads (None: written without, or by an older version).
+    chunks: ChunkTable | None = None
 
     @property
     def object_key(self) -> str:
@@ -70,6 +73,8 @@ class Manifest:
         fields: list[object] = [r.digest, r.serializer, r.serializer_version, r.size, r.type]
         if self.compression is not None:  # absent, the fields signed before compression existed
             fields.append(self.compression.signed)
+        if self.chunks is not None:  # appended only when present: older signatures still verify
+            fields.append(self.chunks.signed_fields)
         return fields
 
     @property
@@ -93,6 +98,8 @@ class Manifest:
             data["signature"] = self.signature
         if self.compression is not None:
             data["compression"] = self.compression.to_dict()
+        if self.chunks is not None:
+            data["chunks"] = self.chunks.to_dict()
         return data
 
     def to_bytes(self) -> bytes:
@@ -183,6 +190,8 @@ class Manifest:
         raw_compression = data.get("compression")
         compression = None if raw_compression is None else Record.from_dict(raw_compression)
         version = 1 if data["format"] == 1 else FORMAT
+        chunks = data.get("chunks")
+        table = None if chunks is None else ChunkTable.from_dict(chunks, ref.size)
         return cls(
             ref,
             extension,
@@ -193,6 +202,7 @@ class Manifest:
             signature,
             compression,
             version,
+            table,
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from payloadkit._compression import DEFAULT, Default, check_choice
 from payloadkit._layout import valid_tag_name
@@ -12,6 +12,9 @@ from payloadkit._serializer import Serializer, qualified_name
 from payloadkit.errors import ConfigurationError
 from payloadkit.stores import Store
 from payloadkit.stores._opened import default_store, remember_store, store_for_url
+
+if TYPE_CHECKING:
+    from payloadkit._partial import PayloadHandle
 
 __all__ = ["Payload"]
 
@@ -111,6 +114,13 @@ class Payload:
                     self._value = self._store_of(self._ref).get(self._ref)
                     self._loaded = True
         return self._value
+
+    def open(self) -> PayloadHandle:
+        """A lazy handle on the stored object (saving it first if needed): ``.columns``,
+        ``.schema``, ``.shape``, ``.dtype`` and ``.read(columns=..., rows=...)``, each
+        reading only what it needs from the store, verified. ``value`` is not loaded."""
+        ref = self._ref if self._ref is not None else self.save()
+        return self._store_of(ref).open(ref)
 
     @property
     def ref(self) -> PayloadRef | None:

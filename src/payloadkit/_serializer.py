@@ -13,7 +13,11 @@ import functools
 import importlib.metadata
 import sys
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from payloadkit._chunks import ChunkSource
+    from payloadkit._partial import LazyReader, VerifiedFile
 
 __all__ = ["Buffer", "Serializer", "qualified_name"]
 
@@ -63,6 +67,13 @@ class Serializer:
     #: has written (pyarrow's parquet and IPC writers): payloadkit then hashes the file in
     #: another thread while it is being written instead of reading it again afterwards.
     writes_sequentially: ClassVar[bool] = False
+    #: The partial reads this serializer offers, any of ``"open"`` (`open_reader`: the
+    #: object's description without loading it), ``"columns"`` and ``"rows"`` (its reader's
+    #: ``read`` takes them) and ``"mmap"`` (`load_view`). A serializer that offers
+    #: ``"columns"`` or ``"rows"`` cuts its stored objects into chunks with `chunk_ends`,
+    #: so that a partial read fetches and verifies only the chunks it needs. The
+    #: conformance suite checks every capability declared here.
+    partial_reads: ClassVar[frozenset[str]] = frozenset()
 
     def extension_for(self, frames: Sequence[Buffer]) -> str:
         """The suffix of a stored object made of these frames (by default `extension`);
@@ -90,6 +101,24 @@ class Serializer:
     def load(self, data: memoryview, type_name: str) -> Any:
         """Rebuild the object, knowing the qualified name of the type that was saved."""
         return self.loads(data)
+
+    def chunk_ends(self, source: ChunkSource) -> Sequence[int]:
+        """Offsets in the stored bytes where chunks should end (format boundaries, such as
+        each parquet column chunk and the footer); called at save time with the written
+        object. Chunks are verified one by one on partial reads; bytes after the last end
+        are verified only as part of the whole object. ``[]`` (the default): no chunks."""
+        return []
+
+    def open_reader(self, file: VerifiedFile, type_name: str) -> LazyReader:
+        """A `payloadkit._partial.LazyReader` over ``file`` (a seekable file serving only
+        verified bytes), reading no more than the object's description (only when
+        ``"open"`` is in `partial_reads`)."""
+        raise NotImplementedError(f"serializer {self.name!r} has no lazy reader")
+
+    def load_view(self, data: memoryview, type_name: str) -> Any:
+        """A read-only, zero-copy object over ``data`` (a read-only view of the verified
+        bytes, often a memory mapping); only when ``"mmap"`` is in `partial_reads`."""
+        raise NotImplementedError(f"serializer {self.name!r} has no zero-copy view")
 
     def warm_up(self) -> None:
         """Do now what the first save or load would otherwise do on first use.

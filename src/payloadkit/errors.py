@@ -24,6 +24,7 @@ __all__ = [
     "DeserializationError",
     "IntegrityError",
     "NotAStoreError",
+    "PartialReadError",
     "PayloadNotFoundError",
     "PayloadkitError",
     "SerializationError",
@@ -116,6 +117,12 @@ class TagConflictError(PayloadkitError):
 
 class ConfigurationError(PayloadkitError, ValueError):
     """A URL, option, key or setting is not usable as given."""
+
+
+class PartialReadError(ConfigurationError):
+    """A partial read (``columns=``, ``rows=``, ``mmap=True``, ``open()``) asks for what the
+    payload does not have (the message lists the columns or rows it has) or what its
+    serializer cannot do (the message says which partial reads it offers)."""
 
 
 class WorkError(PayloadkitError):

@@ -16,7 +16,8 @@ import functools
 import sys
 import threading
 import warnings
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from payloadkit._serializer import Serializer
 from payloadkit._serializers._optional import require
@@ -24,7 +25,16 @@ from payloadkit._serializers._parquet_options import parquet_options
 from payloadkit._versions import newer_than
 from payloadkit.errors import ConfigurationError, DeserializationError, SerializationError
 
+if TYPE_CHECKING:
+    from payloadkit._chunks import ChunkSource
+    from payloadkit._partial import LazyReader, VerifiedFile
+
 __all__ = ["ArrowSerializer", "ParquetSerializer", "last_refusal"]
+
+#: Arrow IPC files are written in record batches of at most this many rows (as parquet's
+#: row groups), so that a read of some rows needs only the batches that hold them.
+BATCH_ROWS = 1 << 20
+_PARTIAL = frozenset({"open", "columns", "rows"})
 
 #: Older pyarrow runs code from crafted parquet and IPC files (CVE-2023-47248).
 MIN_SAFE_PYARROW = "14.0.1"
@@ -129,6 +139,18 @@ class ParquetSerializer(Serializer):
     libraries = ("pyarrow", "pandas")
     writes_files = True
     writes_sequentially = True
+    partial_reads = _PARTIAL
+
+    def chunk_ends(self, source: ChunkSource) -> Sequence[int]:
+        from payloadkit._serializers._tables import parquet_chunk_ends
+
+        return parquet_chunk_ends(source)
+
+    def open_reader(self, file: VerifiedFile, type_name: str) -> LazyReader:
+        from payloadkit._serializers._tables import ParquetReader
+
+        _check_pyarrow_safe()
+        return ParquetReader(file, type_name)
 
     def warm_up(self) -> None:
         super().warm_up()
@@ -171,6 +193,23 @@ class ArrowSerializer(Serializer):
     libraries = ("pyarrow", "pandas")
     writes_files = True
     writes_sequentially = True
+    partial_reads = _PARTIAL | {"mmap"}
+
+    def chunk_ends(self, source: ChunkSource) -> Sequence[int]:
+        from payloadkit._serializers._tables import arrow_chunk_ends
+
+        return arrow_chunk_ends(source)
+
+    def open_reader(self, file: VerifiedFile, type_name: str) -> LazyReader:
+        from payloadkit._serializers._tables import ArrowReader
+
+        _check_pyarrow_safe()
+        return ArrowReader(file, type_name)
+
+    def load_view(self, data: memoryview, type_name: str) -> Any:
+        """The stored table as a zero-copy ``pyarrow.Table`` over ``data`` (whatever type
+        was saved: a DataFrame payload's view is its Arrow table)."""
+        return self._read_ipc(data)
 
     def warm_up(self) -> None:
         super().warm_up()
@@ -181,7 +220,7 @@ class ArrowSerializer(Serializer):
         ipc = require("pyarrow.ipc", "The 'arrow' serializer")
         table = _to_table(obj, self.name)
         with ipc.new_file(path, table.schema) as writer:
-            writer.write_table(table)
+            writer.write_table(table, max_chunksize=BATCH_ROWS)
 
     def dumps(self, obj: Any) -> bytes:
         pa = require("pyarrow", "The 'arrow' serializer")
@@ -189,13 +228,16 @@ class ArrowSerializer(Serializer):
         table = _to_table(obj, self.name)
         sink = pa.BufferOutputStream()
         with ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
+            writer.write_table(table, max_chunksize=BATCH_ROWS)
         return sink.getvalue().to_pybytes()  # type: ignore[no-any-return]
 
     def loads(self, data: memoryview) -> Any:
         return self.load(data, "pyarrow.Table")
 
     def load(self, data: memoryview, type_name: str) -> Any:
+        return _from_table(self._read_ipc(data), type_name, "Arrow IPC file")
+
+    def _read_ipc(self, data: memoryview) -> Any:
         pa = require("pyarrow", "The 'arrow' serializer")
         ipc = require("pyarrow.ipc", "The 'arrow' serializer")
         _check_pyarrow_safe()
@@ -206,4 +248,4 @@ class ArrowSerializer(Serializer):
             table.validate(full=True)
         except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
             raise DeserializationError(f"not a readable Arrow IPC file: {exc}") from None
-        return _from_table(table, type_name, "Arrow IPC file")
+        return table

@@ -11,11 +11,15 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from payloadkit._serializer import Buffer, Serializer
 from payloadkit._serializers._optional import require
 from payloadkit.errors import DeserializationError, PayloadkitError, SerializationError
+
+if TYPE_CHECKING:
+    from payloadkit._chunks import ChunkSource
+    from payloadkit._partial import LazyReader, VerifiedFile
 
 __all__ = ["NumpySerializer"]
 
@@ -39,6 +43,46 @@ class NumpySerializer(Serializer):
     types = ("numpy.ndarray",)
     extension = ".npy"
     libraries = ("numpy",)
+    #: ``open()`` reads only the header (shape, dtype); ``mmap=True`` maps the array.
+    partial_reads = frozenset({"open", "mmap"})
+
+    def chunk_ends(self, source: ChunkSource) -> Sequence[int]:
+        """One chunk: the header. The data is verified with the whole object."""
+        end = _header_end(bytes(source.read(0, 12)))
+        return [end] if 0 < end <= source.size else []
+
+    def open_reader(self, file: VerifiedFile, type_name: str) -> LazyReader:
+        from payloadkit._partial import LazyReader
+
+        np = require("numpy", "The 'numpy' serializer")
+        serializer = self
+        end = _header_end(bytes(file.pread(0, 12)))
+        if not 0 < end <= min(file.size, _MAX_HEADER):
+            raise DeserializationError("not a readable .npy header")
+        head = io.BytesIO(bytes(file.pread(0, end)))
+        try:
+            major, _minor = np.lib.format.read_magic(head)
+            reader = (
+                np.lib.format.read_array_header_1_0
+                if major == 1
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _fortran, dtype = reader(head)
+        except ValueError as exc:
+            raise DeserializationError(f"not a readable .npy header: {exc}") from None
+
+        class _Reader(LazyReader):
+            def read(self, columns: Sequence[str] | None = None, rows: slice | None = None) -> Any:
+                return serializer.loads(file.whole())
+
+        found = _Reader()
+        found.shape, found.dtype = tuple(shape), dtype
+        found.num_rows = shape[0] if shape else None
+        return found
+
+    def load_view(self, data: memoryview, type_name: str) -> Any:
+        """A read-only array over ``data`` (no copy)."""
+        return self.loads(data.toreadonly())
 
     def dumps(self, obj: Any) -> bytes:
         return b"".join(bytes(frame) for frame in self.dump_frames(obj))
@@ -100,6 +144,17 @@ class NumpySerializer(Serializer):
             )
         flat = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
         return flat.reshape(shape, order="F" if fortran_order else "C")
+
+
+def _header_end(start: bytes) -> int:
+    """Where the data of a .npy file starts, from its first 12 bytes (0: not .npy)."""
+    if len(start) < 10 or start[:6] != b"\x93NUMPY":
+        return 0
+    if start[6] == 1:
+        return 10 + int.from_bytes(start[8:10], "little")
+    if len(start) < 12:
+        return 0
+    return 12 + int.from_bytes(start[8:12], "little")
 
 
 def _header(np: Any, info: dict[str, Any], pad: bool) -> bytes:

@@ -19,9 +19,9 @@ import dataclasses
 import errno
 import json
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from payloadkit import _compression
 from payloadkit._compression import DEFAULT, Default
@@ -69,6 +69,10 @@ from payloadkit.stores._tags import (
     set_tag,
     tag_names,
 )
+
+if TYPE_CHECKING:
+    from payloadkit._chunks import ChunkTable
+    from payloadkit._partial import PayloadHandle
 
 __all__ = ["MAX_RECORD_BYTES", "Callback", "Store"]
 
@@ -265,6 +269,7 @@ class Store:
             encoded.serializer.library_versions(),
             registry.distribution_of(encoded.serializer.name),
             compression=encoded.compression,
+            chunks=_chunk_table(encoded),
         )
         if keyring is not None:
             manifest = dataclasses.replace(manifest, signature=keyring.sign(manifest.signed_fields))
@@ -352,8 +357,26 @@ class Store:
         return _Early(backend.start_write(key, frames, callback))
 
     # -- get ----------------------------------------------------------------------------
-    def get(self, ref: PayloadRef | str, *, callback: Callback | None = None) -> Any:
-        """Load the object: the manifest is checked, then the bytes are verified, then decoded."""
+    def get(
+        self,
+        ref: PayloadRef | str,
+        *,
+        callback: Callback | None = None,
+        columns: Sequence[str] | None = None,
+        rows: slice | None = None,
+        mmap: bool = False,
+    ) -> Any:
+        """Load the object: the manifest is checked, then the bytes are verified, then decoded.
+
+        ``columns=[...]`` and ``rows=slice(a, b)`` read only those columns and rows of a
+        table (parquet, Arrow): only the chunks they need are fetched, each verified against
+        the digest the manifest records for it. ``mmap=True`` returns a read-only zero-copy
+        view (``.npy``, Arrow) of the whole verified object. See the partial reads guide.
+        """
+        if columns is not None or rows is not None or mmap:
+            from payloadkit._partial import get_partial
+
+            return get_partial(self, self.info(ref), columns, rows, mmap)
         manifest = self.info(ref)
         meta = manifest.ref
         serializer = self.policy.serializer_for(manifest, self.url)
@@ -391,6 +414,13 @@ class Store:
                 type_name=meta.type,
                 store=self.url,
             ) from exc
+
+    def open(self, ref: PayloadRef | str) -> PayloadHandle:
+        """A lazy handle on a payload: ``.columns``, ``.schema``, ``.shape``, ``.dtype`` and
+        ``.read(columns=..., rows=...)``, reading only what each needs (verified)."""
+        from payloadkit._partial import open_handle
+
+        return open_handle(self, self.info(ref))
 
     def _fetch(self, manifest: Manifest, callback: Callback | None) -> memoryview:
         """The verified bytes of a payload, from the local cache for a remote backend."""
@@ -804,6 +834,15 @@ _ADVICE = {
     errno.EACCES: "Permission denied: check the store's permissions.",
     errno.EPERM: "Permission denied: check the store's permissions.",
 }
+
+
+def _chunk_table(encoded: Encoded) -> ChunkTable | None:
+    """The per-chunk digests partial reads verify against (serializers that offer them)."""
+    if not encoded.serializer.partial_reads:
+        return None
+    from payloadkit._partial import chunk_table_for
+
+    return chunk_table_for(encoded)
 
 
 def _is_manifest(key: str) -> bool:

@@ -14,11 +14,12 @@ from payloadkit._digest import hash_buffers
 from payloadkit._filehash import hash_while_writing
 from payloadkit._serializer import Serializer
 from payloadkit.stores import open_store
+from payloadkit.testing._partial_tests import PartialSerializerTests
 
 __all__ = ["SerializerTests"]
 
 
-class SerializerTests:
+class SerializerTests(PartialSerializerTests):
     """Subclass in your tests and provide the ``serializer`` and ``samples`` fixtures.
 
     ```python title="tests/test_my_serializer.py"
@@ -36,7 +37,9 @@ class SerializerTests:
             return [my_object(), another_object()]
     ```
 
-    Override `assert_same` when ``==`` does not compare your objects (DataFrames).
+    Override `assert_same` when ``==`` does not compare your objects (DataFrames). A
+    serializer that declares ``partial_reads`` is checked for each capability it declares
+    (override `select` to say what a partial read of your objects returns).
     """
 
     @pytest.fixture

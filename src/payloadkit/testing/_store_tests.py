@@ -23,6 +23,7 @@ from payloadkit.errors import (
     PayloadNotFoundError,
 )
 from payloadkit.stores import FsspecStore, LocalStore, Store
+from payloadkit.testing._partial_tests import PartialReadTests
 from payloadkit.testing._tag_tests import TagTests
 
 __all__ = ["StoreTests"]
@@ -35,7 +36,7 @@ def manifest_key(ref: PayloadRef) -> str:
     return _manifest_key(ref.digest, ref.serializer, ref.type)
 
 
-class StoreTests(TagTests):
+class StoreTests(PartialReadTests, TagTests):
     """Subclass in your tests and provide a ``store`` fixture returning an empty store.
 
     ```python

@@ -7,7 +7,7 @@
   container with ``compression="auto"`` against ``compression=None``, interleaved in
   the same run. Target: <= 1.03x (auto's samples are all it adds).
 
-Run alone with ``python benchmarks/compression.py [--quick] [--text-mb N] [--array-mib N]``,
+Run alone with ``python benchmarks/bench_compression.py [--quick] [--text-mb N] [--array-mib N]``,
 or as part of ``benchmarks/run.py`` (``--only compression``).
 """
 
