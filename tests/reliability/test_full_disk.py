@@ -116,7 +116,7 @@ def test_work_saving_on_a_full_disk_names_the_attribute(tiny_disk: Path) -> None
     attribute, with the disk's error; the (small) run record is still written."""
     store = pk.open_store(tiny_disk / "store")
     app = pk.App(Main(), storage=store, executor="process")
-    with pytest.raises(WorkError, match=r"state attribute frame.*the disk is full") as caught:
+    with pytest.raises(WorkError, match=r"(?i)state attribute frame.*the disk is full") as caught:
         app.run()
     assert caught.value.work == "root.saves"
     (run_id,) = store.list_records("runs")
