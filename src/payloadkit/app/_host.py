@@ -5,7 +5,8 @@ process, or in a Dask actor). The Flow sends it a `Call`
 holding the Work's state and the run's arguments as JSON (payloads as refs); the host sets
 the state, runs the Work's code, and answers with an
 `Outcome` holding the new state, payloads already saved
-to the App's store. Whatever the Work's code raises, ``SystemExit`` and
+to the App's store. The payloads a call receives load in the background, a few at a
+time, while the Work's code runs (`payloadkit._prefetch`). Whatever the Work's code raises, ``SystemExit`` and
 ``KeyboardInterrupt`` included, becomes a failed Outcome: only the App's own
 `Interrupted` goes through.
 """
@@ -21,6 +22,7 @@ from typing import Any
 import cloudpickle
 
 from payloadkit._config import configure, settings
+from payloadkit._prefetch import payloads_in, prefetching
 from payloadkit._registry import registry
 from payloadkit._signing import Keyring
 from payloadkit.app._live import Publisher
@@ -60,14 +62,19 @@ class WorkHost:
         """Set the state, run, and return the new state (or the error)."""
         publisher = None
         try:
+            held = {id(p) for p in payloads_in(_public(self.work))}
             apply_state(self.work, call.state, None)
             args, kwargs = decode_args(call.args)
             _arrive([*args, *kwargs.values()])
+            # What the call receives loads in the background while it runs (see _prefetch).
+            given = [p for p in payloads_in(_public(self.work)) if id(p) not in held]
+            incoming = payloads_in([*args, *kwargs.values()]) + given
             if self.events is not None:
                 self.events(Status(call.seq, "running", os.getpid()))
                 publisher = Publisher(self.work, call.seq, self.store, self.events)
                 self.work.__dict__["_pk_publish"] = publisher
-            self._returned(self.work.run(*args, **kwargs))
+            with prefetching(incoming):
+                self._returned(self.work.run(*args, **kwargs))
             with taking_files():
                 state = work_state(self.name, self.work, self.store)
             return Outcome(call.seq, state=state, status=SUCCEEDED)
@@ -89,6 +96,11 @@ class WorkHost:
                 "state. Set an attribute instead (self.result = L.storage.Payload(value)).",
                 work=self.name,
             )
+
+
+def _public(work: Work) -> list[Any]:
+    """The values of a Work's public attributes (where its state lives)."""
+    return [value for name, value in vars(work).items() if not name.startswith("_")]
 
 
 def _arrive(values: list[Any]) -> None:
