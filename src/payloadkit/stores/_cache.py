@@ -130,13 +130,20 @@ class PayloadCache:
             return  # another process published it meanwhile: nothing to add or count
         tmp = os.path.join(self.root, "tmp", f"{os.getpid()}-{uuid.uuid4().hex}")
         try:
-            os.makedirs(os.path.dirname(tmp), exist_ok=True)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(tmp, "wb", buffering=0) as f:
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileNotFoundError:  # directories are made once, when first missing
+                os.makedirs(os.path.dirname(tmp), exist_ok=True)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with open(fd, "wb", buffering=0) as f:
                 written = 0
                 while written < data.nbytes:
                     written += f.write(data[written : written + (1 << 30)])
-            os.replace(tmp, path)
+            try:
+                os.replace(tmp, path)
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                os.replace(tmp, path)
         except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -231,9 +238,8 @@ class _Usage:
             return None
 
     def write(self, total: int) -> None:
-        data = f"{total}\n".encode("ascii")
-        os.pwrite(self._fd, data, 0)
-        os.ftruncate(self._fd, len(data))
+        # Fixed width: a shorter number never leaves digits of a longer one behind.
+        os.pwrite(self._fd, f"{total:20d}\n".encode("ascii"), 0)
 
 
 #: Within a process, one thread at a time holds a cache's file lock (flock is per file).
@@ -248,13 +254,28 @@ def _locked_usage(root: str) -> Iterator[_Usage]:
     with _usage_lock:
         lock = _thread_locks.setdefault(root, threading.Lock())
     with lock:
-        os.makedirs(root, exist_ok=True)
-        fd = os.open(os.path.join(root, _USAGE_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _usage_fd(root)
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             yield _Usage(fd)
         finally:
-            os.close(fd)  # closing the descriptor releases the lock
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+#: This process's open count file per cache root, with the pid that opened it: a lock
+#: taken through a descriptor inherited across a fork would be shared with the parent.
+_usage_fds: dict[str, tuple[int, int]] = {}
+
+
+def _usage_fd(root: str) -> int:
+    """This process's descriptor of the count file of ``root`` (opened once; called locked)."""
+    known = _usage_fds.get(root)
+    if known is not None and known[1] == os.getpid():
+        return known[0]
+    os.makedirs(root, exist_ok=True)
+    fd = os.open(os.path.join(root, _USAGE_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    _usage_fds[root] = (fd, os.getpid())
+    return fd
 
 
 _usage: dict[str, tuple[int, float]] = {}
