@@ -10,14 +10,17 @@ environment or working directory reach another.
 
 When a fork of the template is as clean as a freshly started worker:
 
-* The template runs no Work code and imports only payloadkit's own worker modules, the
-  ones every worker imports before it loads its Work; it starts no thread (a fork copies
-  only the forking thread, so a lock held by another thread would stay locked). It
-  checks that and says so when it is ready; otherwise the executor starts workers as
-  fresh interpreters.
+* The template runs no Work code. It imports only payloadkit's own worker modules, the
+  ones every worker imports before it loads its Work, and does the thread-free part of a
+  worker's warm-up (the serializer plugin scan, the fallback serializers' first use). It
+  starts no thread, native ones included (a fork copies only the forking thread, so a
+  lock held by another thread would stay locked): it checks that and says so when it is
+  ready; otherwise the executor starts workers as fresh interpreters.
 * The template is started with the environment, working directory and interpreter a
-  fresh worker would get. The executor keeps it only while those are unchanged (the App
-  may set environment variables between runs); otherwise it starts a new template.
+  fresh worker would get. The executor keeps it only while those, and the packages
+  installed (the modification times of the ``site-packages`` directories), are
+  unchanged; otherwise (the App set an environment variable between runs, a plugin was
+  installed) it starts a new template.
 * Each fork gets its own socket to the App and its own stdout and stderr pipes, passed
   over the template's control socket (``SCM_RIGHTS``), leads its own process group, and
   from there runs exactly what a fresh worker runs (``_worker.serve``).
@@ -228,7 +231,7 @@ def fork_server(env: dict[str, str]) -> ForkServer | None:
         "spawn"
     ):
         return None
-    key = (sys.executable, os.getcwd(), tuple(sorted(env.items())), os.getpid())
+    key = (sys.executable, os.getcwd(), tuple(sorted(env.items())), os.getpid(), _installed())
     with _server_lock:
         if _server is not None and (_server.key != key or _server.closed):
             old, _server = _server, None
@@ -247,6 +250,18 @@ def fork_server(env: dict[str, str]) -> ForkServer | None:
         server.close()
         return None
     return server
+
+
+def _installed() -> tuple[tuple[str, int], ...]:
+    """The modification times of the import path's package directories: installing or
+    removing a package (a serializer plugin, say) changes them; a new template is started."""
+    found = []
+    for entry in sys.path:
+        if os.path.basename(entry) not in ("site-packages", "dist-packages"):
+            continue
+        with contextlib.suppress(OSError):
+            found.append((entry, os.stat(entry or ".").st_mtime_ns))
+    return tuple(found)
 
 
 def shutdown() -> None:
@@ -285,7 +300,7 @@ def serve_forks(sock: socket.socket, life: int, owner: int) -> None:
             children.discard(pid)
             send(("exited", pid, os.waitstatus_to_exitcode(status)))
 
-    fit = threading.active_count() == 1
+    fit = _single_threaded()
     send(("ready", os.getpid(), fit))
     try:
         while os.getppid() == owner:
@@ -396,13 +411,28 @@ def _die_with_template(template: int, life: int) -> None:
 
 
 def _preload() -> None:
-    """Import what every worker imports before it has its Work (see `_worker.serve`)."""
+    """Import what every worker imports before it has its Work (see `_worker.serve`), and
+    do the part of a worker's warm-up that starts no thread: the plugin scan, and the
+    fallback serializers' first use. A fork then has it done already."""
     import multiprocessing.connection  # noqa: F401
 
     import payloadkit.app._executors._worker
     import payloadkit.app._host
     import payloadkit.app._protocol
     import payloadkit.app._warmup  # noqa: F401
+    from payloadkit._registry import registry
+
+    with contextlib.suppress(Exception):  # the same error surfaces where it is used
+        for serializer in registry.likely():
+            serializer.warm_up()
+
+
+def _single_threaded() -> bool:
+    """True when this process runs one thread, native ones counted (Linux's task list)."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return threading.active_count() == 1
 
 
 def main() -> None:
