@@ -264,3 +264,55 @@ def test_template_is_shared_by_app_runs_and_closed_on_request(store: pk.Store) -
     assert _alive(template)
     _forkserver.shutdown()
     assert not _alive(template)
+
+
+_FORKS_ITSELF = """
+import os, sys
+import payloadkit as pk
+
+class Parent(pk.Work):
+    def __init__(self):
+        super().__init__()
+        self.parent = 0
+
+    def run(self):
+        self.parent = os.getppid()
+
+class Main(pk.Flow):
+    def __init__(self):
+        super().__init__()
+        self.work = Parent()
+
+    def run(self):
+        self.work.run()
+
+def template():
+    app = pk.App(Main(), storage=sys.argv[1], executor="process")
+    app.run()
+    return app.root.work.parent
+
+before = template()
+child = os.fork()
+if child == 0:  # the forked program runs an App of its own, then exits normally
+    mine = template()
+    sys.exit(0 if mine not in (before, os.getppid()) else 3)
+_, status = os.waitpid(child, 0)
+assert os.waitstatus_to_exitcode(status) == 0, status
+assert template() == before  # the child neither used nor ended this process's template
+print("ok")
+"""
+
+
+def test_a_forked_program_leaves_its_parents_template_alone(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYLOADKIT_")}
+    env["PYTHONPATH"] = str(SRC)
+    done = subprocess.run(
+        [sys.executable, "-c", _FORKS_ITSELF, str(tmp_path / "store")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ok" in done.stdout

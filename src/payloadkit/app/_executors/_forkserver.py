@@ -100,6 +100,7 @@ class ForkServer:
 
     def __init__(self, env: dict[str, str], key: tuple[Any, ...]) -> None:
         self.key = key
+        self.owner = os.getpid()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         life_r, self._life_w = os.pipe()  # neither end is inherited by other children
         try:
@@ -202,7 +203,13 @@ class ForkServer:
                     ended._exited(code)
 
     def close(self) -> None:
-        """End the template (it kills forks still running) and reap it."""
+        """End the template (it kills forks still running) and reap it.
+
+        Only the process that started it does so: a process forked from it (by the
+        user's code) inherited this object, and the template is not its to end.
+        """
+        if os.getpid() != self.owner:
+            return
         self.closed = True
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
@@ -250,6 +257,15 @@ def fork_server(env: dict[str, str]) -> ForkServer | None:
         server.close()
         return None
     return server
+
+
+def _forget_in_child() -> None:
+    """In a process forked from the owner: its template is the owner's, not this one's."""
+    global _server
+    _server = None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def _installed() -> tuple[tuple[str, int], ...]:

@@ -1,7 +1,10 @@
 """The process executor: each Work lives in its own long-lived worker process.
 
-A worker is a fresh interpreter (``python -m payloadkit.app._executors._worker``), safe
-whatever threads this process runs, started for every Work at once when the App starts.
+A worker is a fork of this process's clean template interpreter (see
+`payloadkit.app._executors._forkserver`), or where that is not available a fresh
+interpreter (``python -m payloadkit.app._executors._worker``); either way safe whatever
+threads this process runs, started for every Work at once when the App starts, and
+hosting that one Work only.
 It receives the Work by value (cloudpickle, so classes defined in the app's own file
 travel too) and this process's payloadkit settings through a private socket; what it
 prints reaches this terminal line by line, prefixed with the Work's name.
@@ -155,7 +158,12 @@ class _Worker:
         """Kill the worker and its Work's children now; calls in flight end as ``why``."""
         with self._lock:
             self._ending = self._ending or why
-        kill_group(self.proc.pid)
+        self._kill_group()
+
+    def _kill_group(self) -> None:
+        pid = self.proc.pid
+        if pid > 0:  # 0 is a fork that never started: killpg(0) would be our own group
+            kill_group(pid)
 
     def stop(self) -> None:
         """End the worker: idle, it is asked to stop; busy, it is killed. Then wait for it."""
@@ -169,9 +177,9 @@ class _Worker:
         try:
             self.proc.wait(timeout=_STOP_GRACE)
         except subprocess.TimeoutExpired:
-            kill_group(self.proc.pid)
+            self._kill_group()
             self.proc.wait()
-        kill_group(self.proc.pid)  # what the Work started and left running goes too
+        self._kill_group()  # what the Work started and left running goes too
         self._reader.join(timeout=_STOP_GRACE)
         for relay in self._relays:
             relay.thread.join(timeout=_STOP_GRACE)
