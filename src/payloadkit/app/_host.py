@@ -13,6 +13,7 @@ time, while the Work's code runs (`payloadkit._prefetch`). Whatever the Work's c
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 import traceback
@@ -21,7 +22,7 @@ from typing import Any
 
 import cloudpickle
 
-from payloadkit._config import configure, settings
+from payloadkit._config import configure, generation, settings
 from payloadkit._prefetch import payloads_in, prefetching
 from payloadkit._registry import registry
 from payloadkit._signing import Keyring
@@ -158,11 +159,37 @@ def _opened_with(store: Store) -> dict[str, Any]:
     return dict(options) if isinstance(options, dict) else {}
 
 
+#: The settings last applied in this process, the configuration generation they made,
+#: and a snapshot of the settings object they left.
+_applied: tuple[bytes, int, tuple[Any, ...]] | None = None
+
+
+def _snapshot(current: Any) -> tuple[Any, ...]:
+    """What a Work's code could have changed in the settings without `configure`."""
+    return (
+        current.storage,
+        copy.deepcopy(current.storage_options),
+        id(current.keyring),
+        current.trusted_serializers,
+        current.durable,
+    )
+
+
 def apply_settings(blob: dict[str, Any]) -> Store:
-    """Configure this (worker) process from `settings_for`'s output; returns the store."""
+    """Configure this (worker) process from `settings_for`'s output; returns the store.
+
+    A Dask worker hosts many Works of one App, each applying the same settings: when
+    nothing was configured since the same settings were applied, the stores opened then
+    are kept (reopening an S3 store reads its marker again).
+    """
+    global _applied
     for entry in reversed(blob["sys_path"]):
         if entry not in sys.path:
             sys.path.insert(0, entry)
+    if _applied is not None:
+        same, made, snapshot = _applied
+        if same == blob["settings"] and made == generation() and snapshot == _snapshot(settings()):
+            return store_for_url(settings().storage)
     chosen = cloudpickle.loads(blob["settings"])
     configure(
         reset=True,
@@ -174,4 +201,5 @@ def apply_settings(blob: dict[str, Any]) -> Store:
     current = settings()
     current.keyring = Keyring(chosen["keys"]) if chosen["keys"] else None
     current.trusted_serializers = chosen["trusted_serializers"]
+    _applied = (blob["settings"], generation(), _snapshot(current))
     return store_for_url(chosen["storage"])
