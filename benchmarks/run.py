@@ -168,6 +168,14 @@ def partial_cases(cfg: Config) -> list[Result]:
     return [Result(**case) for case in found]
 
 
+def runtime_cases(cfg: Config) -> list[Result]:
+    """The Work/Flow/App runtime rows of ``benchmarks/runtime.py`` (same contract as S3's)."""
+    import runtime
+
+    found = runtime.run_cases(quick=cfg.quick, workdir=cases.fresh_dir(cfg, "runtime"))
+    return [Result(**case) for case in found]
+
+
 def all_cases(cfg: Config) -> dict[str, Callable[[], Result | list[Result]]]:
     """Every case by name, in the order they run and are reported."""
     return {
@@ -185,6 +193,7 @@ def all_cases(cfg: Config) -> dict[str, Callable[[], Result | list[Result]]]:
         "s3": lambda: s3_cases(cfg),
         "compression": lambda: compression_cases(cfg),
         "partial": lambda: partial_cases(cfg),
+        "runtime": lambda: runtime_cases(cfg),
     }
 
 

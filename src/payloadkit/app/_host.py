@@ -5,13 +5,15 @@ process, or in a Dask actor). The Flow sends it a `Call`
 holding the Work's state and the run's arguments as JSON (payloads as refs); the host sets
 the state, runs the Work's code, and answers with an
 `Outcome` holding the new state, payloads already saved
-to the App's store. Whatever the Work's code raises, ``SystemExit`` and
+to the App's store. The payloads a call receives load in the background, a few at a
+time, while the Work's code runs (`payloadkit._prefetch`). Whatever the Work's code raises, ``SystemExit`` and
 ``KeyboardInterrupt`` included, becomes a failed Outcome: only the App's own
 `Interrupted` goes through.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 import traceback
@@ -20,7 +22,8 @@ from typing import Any
 
 import cloudpickle
 
-from payloadkit._config import configure, settings
+from payloadkit._config import configure, generation, settings
+from payloadkit._prefetch import payloads_in, prefetching
 from payloadkit._registry import registry
 from payloadkit._signing import Keyring
 from payloadkit.app._live import Publisher
@@ -60,14 +63,19 @@ class WorkHost:
         """Set the state, run, and return the new state (or the error)."""
         publisher = None
         try:
+            held = {id(p) for p in payloads_in(_public(self.work))}
             apply_state(self.work, call.state, None)
             args, kwargs = decode_args(call.args)
             _arrive([*args, *kwargs.values()])
+            # What the call receives loads in the background while it runs (see _prefetch).
+            given = [p for p in payloads_in(_public(self.work)) if id(p) not in held]
+            incoming = payloads_in([*args, *kwargs.values()]) + given
             if self.events is not None:
                 self.events(Status(call.seq, "running", os.getpid()))
                 publisher = Publisher(self.work, call.seq, self.store, self.events)
                 self.work.__dict__["_pk_publish"] = publisher
-            self._returned(self.work.run(*args, **kwargs))
+            with prefetching(incoming):
+                self._returned(self.work.run(*args, **kwargs))
             with taking_files():
                 state = work_state(self.name, self.work, self.store)
             return Outcome(call.seq, state=state, status=SUCCEEDED)
@@ -89,6 +97,11 @@ class WorkHost:
                 "state. Set an attribute instead (self.result = L.storage.Payload(value)).",
                 work=self.name,
             )
+
+
+def _public(work: Work) -> list[Any]:
+    """The values of a Work's public attributes (where its state lives)."""
+    return [value for name, value in vars(work).items() if not name.startswith("_")]
 
 
 def _arrive(values: list[Any]) -> None:
@@ -147,11 +160,37 @@ def _opened_with(store: Store) -> dict[str, Any]:
     return dict(options) if isinstance(options, dict) else {}
 
 
+#: The settings last applied in this process, the configuration generation they made,
+#: and a snapshot of the settings object they left.
+_applied: tuple[bytes, int, tuple[Any, ...]] | None = None
+
+
+def _snapshot(current: Any) -> tuple[Any, ...]:
+    """What a Work's code could have changed in the settings without `configure`."""
+    return (
+        current.storage,
+        copy.deepcopy(current.storage_options),
+        id(current.keyring),
+        current.trusted_serializers,
+        current.durable,
+    )
+
+
 def apply_settings(blob: dict[str, Any]) -> Store:
-    """Configure this (worker) process from `settings_for`'s output; returns the store."""
+    """Configure this (worker) process from `settings_for`'s output; returns the store.
+
+    A Dask worker hosts many Works of one App, each applying the same settings: when
+    nothing was configured since the same settings were applied, the stores opened then
+    are kept (reopening an S3 store reads its marker again).
+    """
+    global _applied
     for entry in reversed(blob["sys_path"]):
         if entry not in sys.path:
             sys.path.insert(0, entry)
+    if _applied is not None:
+        same, made, snapshot = _applied
+        if same == blob["settings"] and made == generation() and snapshot == _snapshot(settings()):
+            return store_for_url(settings().storage)
     chosen = cloudpickle.loads(blob["settings"])
     configure(
         reset=True,
@@ -164,4 +203,5 @@ def apply_settings(blob: dict[str, Any]) -> Store:
     current = settings()
     current.keyring = Keyring(chosen["keys"]) if chosen["keys"] else None
     current.trusted_serializers = chosen["trusted_serializers"]
+    _applied = (blob["settings"], generation(), _snapshot(current))
     return store_for_url(chosen["storage"])

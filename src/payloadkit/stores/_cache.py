@@ -4,9 +4,18 @@ Entries are named by digest, so they are never stale; each is re-hashed on every
 and a corrupted one is dropped (the caller fetches the bytes again). Writers publish
 entries with an atomic rename and readers take no lock, so several processes share one
 cache directory safely. When the cache grows over its size cap, the least recently used
-entries go first (a hit refreshes an entry's modification time). A process counts what it
-adds and walks the cache only when its count passes the cap or is half a minute old, so
-a put costs no scan of the cache; the cap holds across processes within that time.
+entries go first (a hit refreshes an entry's modification time).
+
+The cache's size is a count kept in the cache directory itself (``usage``), shared by every
+process using it: each put adds its entry's size under an exclusive file lock, so the
+count never misses a put that another process made. Only when the count passes the cap
+does a put walk the cache, still under the lock: it removes the least recently used
+entries down to 90 % of the cap and writes the true size back. A walk therefore happens
+once per tenth of the cap added, not once per put. The count may run high (an entry
+deleted behind the cache's back, the same entry put by two processes at once), which only
+makes the next walk come sooner; it runs low only by the entries of a process killed
+between publishing an entry and counting it. Where file locks are not available (Windows),
+each process keeps its own count and walks the cache again after `RESCAN_AFTER` seconds.
 
 ``PAYLOADKIT_CACHE`` names the directory (``0``, ``off`` or ``false`` turns the cache off;
 the default is ``payloadkit`` under the user's cache directory, ``~/.cache`` on Linux).
@@ -22,6 +31,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from payloadkit._digest import hash_buffers, parse_digest
@@ -105,6 +115,7 @@ class PayloadCache:
         if data.nbytes != size or hash_buffers([data], algorithm, size) != digest:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+                self._count(-data.nbytes)
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # most recently used
@@ -115,29 +126,63 @@ class PayloadCache:
         if data.nbytes > self.max_bytes:
             return
         path = self._path(digest)
+        if os.path.exists(path):
+            return  # another process published it meanwhile: nothing to add or count
         tmp = os.path.join(self.root, "tmp", f"{os.getpid()}-{uuid.uuid4().hex}")
         try:
-            os.makedirs(os.path.dirname(tmp), exist_ok=True)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(tmp, "wb", buffering=0) as f:
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileNotFoundError:  # directories are made once, when first missing
+                os.makedirs(os.path.dirname(tmp), exist_ok=True)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with open(fd, "wb", buffering=0) as f:
                 written = 0
                 while written < data.nbytes:
                     written += f.write(data[written : written + (1 << 30)])
-            os.replace(tmp, path)
+            try:
+                os.replace(tmp, path)
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                os.replace(tmp, path)
         except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             return
-        if _usage_after(self.root, data.nbytes) > self.max_bytes:
-            self.evict()
+        self._count(data.nbytes)
+
+    def _count(self, added: int) -> None:
+        """Add ``added`` bytes to the cache's size; walk and evict when it passes the cap."""
+        if _flock is None:
+            if _usage_after(self.root, added) > self.max_bytes:
+                self.evict()
+            return
+        try:
+            with _locked_usage(self.root) as usage:
+                counted = usage.read()
+                if counted is not None and counted + added <= self.max_bytes:
+                    usage.write(max(0, counted + added))
+                    return
+                usage.write(self._evict_walking())
+        except OSError:
+            return  # the count could not be kept: the cache goes on, the next put retries
 
     def evict(self) -> None:
         """Remove least recently used entries until the cache fits its size cap.
 
-        This walks the whole cache; a put does it only when this process's running count
-        of the cache's size passes the cap, or when the count is older than
-        `RESCAN_AFTER` seconds (other processes add entries too).
+        This walks the whole cache; a put does it only when the shared count of the cache's
+        size passes the cap (or, without file locks, when this process's own count does or
+        is older than `RESCAN_AFTER` seconds).
         """
+        if _flock is None:
+            total = self._evict_walking()
+            with _usage_lock:
+                _usage[self.root] = (total, time.monotonic())
+            return
+        with contextlib.suppress(OSError), _locked_usage(self.root) as usage:
+            usage.write(self._evict_walking())
+
+    def _evict_walking(self) -> int:
+        """Walk the cache, evict to fit, and return the bytes it holds afterwards."""
         entries = list(self._entries())
         total = sum(size for _mtime, size, _path in entries)
         # Down to 90 % when over the cap: the next puts then fit without another walk.
@@ -148,8 +193,7 @@ class PayloadCache:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
             total -= size
-        with _usage_lock:
-            _usage[self.root] = (total, time.monotonic())
+        return total
 
     def _entries(self) -> list[tuple[float, int, str]]:
         found: list[tuple[float, int, str]] = []
@@ -166,8 +210,74 @@ class PayloadCache:
         return sum(size for _mtime, size, _path in self._entries())
 
 
-#: A process's count of a cache's size is trusted for this long (seconds) before a rescan.
+#: Without file locks, a process's own count of a cache's size is trusted this long (s).
 RESCAN_AFTER = 30.0
+
+try:
+    import fcntl
+
+    _flock: object | None = fcntl.flock
+except ImportError:  # Windows: each process counts on its own
+    _flock = None
+
+_USAGE_FILE = "usage"
+
+
+class _Usage:
+    """The shared count file, open and exclusively locked by this process."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def read(self) -> int | None:
+        """The count, or None when there is none yet (or it is unreadable): walk then."""
+        text = os.pread(self._fd, 64, 0)
+        try:
+            return int(text.decode("ascii").strip())
+        except ValueError:
+            return None
+
+    def write(self, total: int) -> None:
+        # Fixed width: a shorter number never leaves digits of a longer one behind.
+        os.pwrite(self._fd, f"{total:20d}\n".encode("ascii"), 0)
+
+
+#: Within a process, one thread at a time holds a cache's file lock (flock is per file).
+_thread_locks: dict[str, threading.Lock] = {}
+
+
+@contextlib.contextmanager
+def _locked_usage(root: str) -> Iterator[_Usage]:
+    """The count file of the cache at ``root``, under an exclusive lock for the block."""
+    import fcntl
+
+    with _usage_lock:
+        lock = _thread_locks.setdefault(root, threading.Lock())
+    with lock:
+        fd = _usage_fd(root)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield _Usage(fd)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+#: This process's open count file per cache root, with the pid that opened it: a lock
+#: taken through a descriptor inherited across a fork would be shared with the parent.
+_usage_fds: dict[str, tuple[int, int]] = {}
+
+
+def _usage_fd(root: str) -> int:
+    """This process's descriptor of the count file of ``root`` (opened once; called locked)."""
+    known = _usage_fds.get(root)
+    if known is not None and known[1] == os.getpid():
+        return known[0]
+    os.makedirs(root, exist_ok=True)
+    fd = os.open(os.path.join(root, _USAGE_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    _usage_fds[root] = (fd, os.getpid())
+    return fd
+
+
 _usage: dict[str, tuple[int, float]] = {}
 _usage_lock = threading.Lock()
 

@@ -1,7 +1,10 @@
 """The process executor: each Work lives in its own long-lived worker process.
 
-A worker is a fresh interpreter (``python -m payloadkit.app._executors._worker``), safe
-whatever threads this process runs, started for every Work at once when the App starts.
+A worker is a fork of this process's clean template interpreter (see
+`payloadkit.app._executors._forkserver`), or where that is not available a fresh
+interpreter (``python -m payloadkit.app._executors._worker``); either way safe whatever
+threads this process runs, started for every Work at once when the App starts, and
+hosting that one Work only.
 It receives the Work by value (cloudpickle, so classes defined in the app's own file
 travel too) and this process's payloadkit settings through a private socket; what it
 prints reaches this terminal line by line, prefixed with the Work's name.
@@ -31,6 +34,7 @@ from typing import Any, ClassVar
 
 import payloadkit
 from payloadkit.app._executors._base import Executor, refuse_memory_store
+from payloadkit.app._executors._forkserver import Forked, fork_server
 from payloadkit.app._executors._relay import Relay
 from payloadkit.app._host import settings_for
 from payloadkit.app._protocol import (
@@ -63,27 +67,15 @@ class _Worker:
         self._events = events
         parent, child = socket.socketpair()
         with child:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "payloadkit.app._executors._worker",
-                    str(child.fileno()),
-                    str(os.getpid()),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=(child.fileno(),),
-                env=_worker_environment(),
-                process_group=0,
-            )
+            self.proc = _start_worker(child.fileno())
         self._conn = Connection(parent.detach())
         self._lock = threading.Lock()
         self._synced = threading.Condition()
         self._futures: dict[int, Future[Outcome]] = {}
         self.running: set[int] = set()
         self.broken: Outcome | None = None
+        #: True when the Work could not be loaded there: a new worker would fail the same way.
+        self.unloadable = False
         self._ending: str | None = None
         assert self.proc.stdout is not None
         assert self.proc.stderr is not None
@@ -124,6 +116,7 @@ class _Worker:
             case StateUpdate():
                 self._events(message)
             case Outcome(seq=0):  # the Work could not be loaded in the worker
+                self.unloadable = True
                 self._break(message)
             case Outcome(seq=seq):
                 self._wait_for_output(seq)
@@ -165,7 +158,12 @@ class _Worker:
         """Kill the worker and its Work's children now; calls in flight end as ``why``."""
         with self._lock:
             self._ending = self._ending or why
-        kill_group(self.proc.pid)
+        self._kill_group()
+
+    def _kill_group(self) -> None:
+        pid = self.proc.pid
+        if pid > 0:  # 0 is a fork that never started: killpg(0) would be our own group
+            kill_group(pid)
 
     def stop(self) -> None:
         """End the worker: idle, it is asked to stop; busy, it is killed. Then wait for it."""
@@ -179,18 +177,38 @@ class _Worker:
         try:
             self.proc.wait(timeout=_STOP_GRACE)
         except subprocess.TimeoutExpired:
-            kill_group(self.proc.pid)
+            self._kill_group()
             self.proc.wait()
-        kill_group(self.proc.pid)  # what the Work started and left running goes too
+        self._kill_group()  # what the Work started and left running goes too
         self._reader.join(timeout=_STOP_GRACE)
         for relay in self._relays:
             relay.thread.join(timeout=_STOP_GRACE)
         self._conn.close()
 
 
+def _start_worker(fd: int) -> subprocess.Popen[bytes] | Forked:
+    """A worker serving socket ``fd``: forked from this process's clean template when
+    there is one (see `payloadkit.app._executors._forkserver`), else a fresh interpreter."""
+    env = _worker_environment()
+    server = fork_server(env)
+    if server is not None:
+        forked = server.fork(fd, env, os.getcwd())
+        if forked.poll() is None:
+            return forked
+    return subprocess.Popen(
+        [sys.executable, "-m", "payloadkit.app._executors._worker", str(fd), str(os.getpid())],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        pass_fds=(fd,),
+        env=env,
+        process_group=0,
+    )
+
+
 def _how_it_ended(code: int | None) -> str:
     if code is None:
-        return "stopped answering and did not exit"
+        return "stopped answering and did not exit (or its template process ended)"
     if code < 0:
         known = {int(s): s.name for s in signal.Signals}
         name = known.get(-code, str(-code))
@@ -209,8 +227,8 @@ class _ProcessHost:
         self._worker = _Worker(name, work, blob, events)
 
     def submit(self, call: Call, parallel: bool) -> Future[Outcome]:
-        if self._worker.broken is not None and self._worker.broken.seq != 0:
-            self._replace()
+        if self._worker.broken is not None and not self._worker.unloadable:
+            self._replace()  # the worker died or was killed: the next call gets a fresh one
         return self._worker.submit(call)
 
     def cancel(self, seq: int) -> None:
