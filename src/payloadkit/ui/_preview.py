@@ -130,6 +130,8 @@ def _decode(store: Store, manifest: Manifest, data: memoryview, *, trusted: bool
         return _parquet(data)
     if serializer == "arrow":
         return _arrow(data)
+    if serializer == "frame":
+        return _frame(data)
     if serializer == "numpy":
         return _array(data)
     if serializer == "json":
@@ -205,6 +207,20 @@ def _arrow(data: memoryview) -> Preview:
         first.validate(full=True)
     facts = {"columns": len(reader.schema), "batches": reader.num_record_batches}
     return _table(reader.schema, first, facts)
+
+
+def _frame(data: memoryview) -> Preview:
+    """The hand-over format: JSON and raw blocks, decoded as views (no code runs)."""
+    import pyarrow as pa
+
+    from payloadkit._serializers._frame import FrameSerializer
+
+    frame = FrameSerializer().loads(data)
+    facts = {"rows": len(frame.index), "columns": frame.shape[1]}
+    head = frame.head(_ROWS)
+    head.columns = [str(c) for c in head.columns]
+    batch = pa.Table.from_pandas(head, preserve_index=False)
+    return _table(batch.schema, batch, facts)
 
 
 def _table(schema: Any, batch: Any, facts: dict[str, Any]) -> Preview:
