@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,3 +28,19 @@ pytest_collection_modifyitems = _app.pytest_collection_modifyitems
 def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test runs in its own working directory (Works write files there)."""
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def call_threads_left() -> Callable[[], list[threading.Thread]]:
+    """Inline call threads started during the test and still alive (threads that earlier
+    tests abandoned at a time limit, stuck in a C call, do not count)."""
+    before = set(threading.enumerate())
+
+    def left() -> list[threading.Thread]:
+        return [
+            t
+            for t in threading.enumerate()
+            if t not in before and t.name.startswith("root.work-call-")
+        ]
+
+    return left

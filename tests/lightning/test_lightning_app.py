@@ -55,7 +55,6 @@ test_error_queue_check                        the error queue, ``CHECK_ERROR_QUE
 from __future__ import annotations
 
 import os
-import threading
 import time
 from typing import Any
 
@@ -283,7 +282,9 @@ class A4(L.LightningFlow):
             self.stop()
 
 
-def test_setattr_multiprocessing(executor: Any, store: pk.Store, tmp_path: Any) -> None:
+def test_setattr_multiprocessing(
+    executor: Any, store: pk.Store, tmp_path: Any, call_threads_left: Any
+) -> None:
     """An attribute a parallel Work sets reaches the Flow while the Work still runs; the
     App ends then, and the Work never gets to finish."""
     app = L.LightningApp(A4(str(tmp_path / "never")), storage=store, executor=executor)
@@ -291,7 +292,7 @@ def test_setattr_multiprocessing(executor: Any, store: pk.Store, tmp_path: Any) 
     root: Any = app.root
     assert root.work.var_a == 1
     assert not root.work.has_finished
-    assert not [t for t in threading.enumerate() if t.name.startswith("root.work-call-")]
+    assert not call_threads_left()
 
 
 class PicklableObject:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 from typing import Any
 
@@ -259,14 +258,16 @@ class StopsWork(L.LightningFlow):
             self.work.stop()
 
 
-def test_work_stop_ends_a_running_work(executor: Any, store: pk.Store) -> None:
+def test_work_stop_ends_a_running_work(
+    executor: Any, store: pk.Store, call_threads_left: Any
+) -> None:
     """work.stop() ends a running parallel Work (on inline too: its thread is stopped);
     its status becomes stopped and the loop goes on."""
     app = L.LightningApp(StopsWork(), storage=store, executor=executor)
     record = app.run()
     assert app.root.stopped_seen is True  # type: ignore[attr-defined]
     assert work_stage(record, "root.work") == "stopped"
-    assert not [t for t in threading.enumerate() if t.name.startswith("root.work-call-")]
+    assert not call_threads_left()
 
 
 class Endless(L.LightningWork):
@@ -297,7 +298,9 @@ class StopsBlocking(L.LightningFlow):
         self.work.run()
 
 
-def test_stop_ends_a_blocking_work_and_leaves_no_thread(executor: Any, store: pk.Store) -> None:
+def test_stop_ends_a_blocking_work_and_leaves_no_thread(
+    executor: Any, store: pk.Store, call_threads_left: Any
+) -> None:
     """A non-parallel Work running forever is stopped from the Flow; no thread of it is
     left once app.run() returned, and the call is recorded as interrupted."""
     app = L.LightningApp(StopsBlocking(), storage=store, executor=executor)
@@ -305,7 +308,7 @@ def test_stop_ends_a_blocking_work_and_leaves_no_thread(executor: Any, store: pk
     root: Any = app.root
     assert root.seen_ticks >= 3
     assert work_stage(record, "root.work") == "stopped"
-    assert not [t for t in threading.enumerate() if t.name.startswith("root.work-call-")]
+    assert not call_threads_left()
     assert [call["status"] for call in work_history(record, "root.work")] == ["interrupted"]
 
 
