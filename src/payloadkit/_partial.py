@@ -28,7 +28,6 @@ from payloadkit.errors import (
     IntegrityError,
     PartialReadError,
     PayloadkitError,
-    PayloadNotFoundError,
 )
 
 if TYPE_CHECKING:
@@ -216,13 +215,7 @@ class VerifiedFile(io.RawIOBase):
             with store._failing("read", meta.digest):
                 data = memoryview(store.backend.read_range(self._manifest.object_key, start, end))
         except FileNotFoundError:
-            raise PayloadNotFoundError(
-                f"The manifest of {meta.digest} ({meta.type}) is in {store.url} but its bytes "
-                "are missing. Run `payloadkit verify` and save the payload again.",
-                digest=meta.digest,
-                type_name=meta.type,
-                store=store.url,
-            ) from None
+            raise store._bytes_missing(meta) from None
         verified = {}
         for index in run:
             lo = table.start(index) - start

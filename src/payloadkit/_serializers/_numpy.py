@@ -59,17 +59,7 @@ class NumpySerializer(Serializer):
         end = _header_end(bytes(file.pread(0, 12)))
         if not 0 < end <= min(file.size, _MAX_HEADER):
             raise DeserializationError("not a readable .npy header")
-        head = io.BytesIO(bytes(file.pread(0, end)))
-        try:
-            major, _minor = np.lib.format.read_magic(head)
-            reader = (
-                np.lib.format.read_array_header_1_0
-                if major == 1
-                else np.lib.format.read_array_header_2_0
-            )
-            shape, _fortran, dtype = reader(head)
-        except ValueError as exc:
-            raise DeserializationError(f"not a readable .npy header: {exc}") from None
+        shape, _fortran, dtype = _read_header(np, io.BytesIO(bytes(file.pread(0, end))))
 
         class _Reader(LazyReader):
             def read(self, columns: Sequence[str] | None = None, rows: slice | None = None) -> Any:
@@ -119,16 +109,7 @@ class NumpySerializer(Serializer):
     def _loads(self, data: memoryview) -> Any:
         np = require("numpy", "The 'numpy' serializer")
         head = io.BytesIO(bytes(data[:_MAX_HEADER]))
-        try:
-            major, _minor = np.lib.format.read_magic(head)
-            reader = (
-                np.lib.format.read_array_header_1_0
-                if major == 1
-                else np.lib.format.read_array_header_2_0
-            )
-            shape, fortran_order, dtype = reader(head)
-        except ValueError as exc:
-            raise DeserializationError(f"not a readable .npy header: {exc}") from None
+        shape, fortran_order, dtype = _read_header(np, head)
         if dtype.hasobject or any(dim < 0 for dim in shape):
             raise DeserializationError(
                 f".npy header declares dtype {dtype} and shape {shape}; refusing Python objects "
@@ -155,6 +136,22 @@ def _header_end(start: bytes) -> int:
     if len(start) < 12:
         return 0
     return 12 + int.from_bytes(start[8:12], "little")
+
+
+def _read_header(np: Any, head: io.BytesIO) -> tuple[Any, bool, Any]:
+    """``(shape, fortran_order, dtype)`` of the .npy header at ``head``'s position; ``head``
+    is left just after it."""
+    try:
+        major, _minor = np.lib.format.read_magic(head)
+        reader = (
+            np.lib.format.read_array_header_1_0
+            if major == 1
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, fortran_order, dtype = reader(head)
+    except ValueError as exc:
+        raise DeserializationError(f"not a readable .npy header: {exc}") from None
+    return shape, fortran_order, dtype
 
 
 def _header(np: Any, info: dict[str, Any], pad: bool) -> bytes:

@@ -446,13 +446,7 @@ class Store:
             with self._failing("read", meta.digest):
                 data = self.backend.read_object(manifest.object_key, meta.size, callback)
         except FileNotFoundError:
-            raise PayloadNotFoundError(
-                f"The manifest of {meta.digest} ({meta.type}) is in {self.url} but its bytes are "
-                "missing. Run `payloadkit verify` and save the payload again.",
-                digest=meta.digest,
-                type_name=meta.type,
-                store=self.url,
-            ) from None
+            raise self._bytes_missing(meta) from None
         algorithm, _ = parse_digest(meta.digest)
         if data.nbytes != meta.size or hash_buffers([data], algorithm, data.nbytes) != meta.digest:
             raise IntegrityError(
@@ -466,6 +460,16 @@ class Store:
         return data
 
     # -- info, exists, delete, listing -----------------------------------------------------
+    def _bytes_missing(self, meta: PayloadRef) -> PayloadNotFoundError:
+        """The error of a payload whose manifest is here but whose bytes are not."""
+        return PayloadNotFoundError(
+            f"The manifest of {meta.digest} ({meta.type}) is in {self.url} but its bytes are "
+            "missing. Run `payloadkit verify` and save the payload again.",
+            digest=meta.digest,
+            type_name=meta.type,
+            store=self.url,
+        )
+
     def info(self, ref: PayloadRef | str) -> Manifest:
         """The manifest of a payload; PayloadNotFoundError when it is not in this store.
 
