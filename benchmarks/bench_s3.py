@@ -42,25 +42,19 @@ def run_cases(quick: bool, workdir: str) -> list[dict[str, Any]]:
         from tests._s3server import MotoServer, S3Server
     except ImportError as exc:
         return [_skipped(f"the S3 test server cannot start here ({exc}); install moto[server]")]
-    saved = {name: os.environ.get(name) for name in ("PAYLOADKIT_CACHE", "PAYLOADKIT_PROGRESS")}
-    os.environ.update(PAYLOADKIT_CACHE="0", PAYLOADKIT_PROGRESS="0")
-    server = MotoServer()
-    try:
-        info = S3Server(server.endpoint_url)
-        info.create_bucket(info.bucket)
-        bench = _Bench(info, workdir)
-        rows: list[dict[str, Any]] = []
-        for name, (size, repeat) in (QUICK_SIZES if quick else SIZES).items():
-            rows += bench.measure(name, size, repeat)
-        rows[0]["note"] = bench.small_put_note(rows[0]["raw"])
-        return rows
-    finally:
-        server.stop()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with harness.environ(PAYLOADKIT_CACHE="0", PAYLOADKIT_PROGRESS="0"):
+        server = MotoServer()
+        try:
+            info = S3Server(server.endpoint_url)
+            info.create_bucket(info.bucket)
+            bench = _Bench(info, workdir)
+            rows: list[dict[str, Any]] = []
+            for name, (size, repeat) in (QUICK_SIZES if quick else SIZES).items():
+                rows += bench.measure(name, size, repeat)
+            rows[0]["note"] = bench.small_put_note(rows[0]["raw"])
+            return rows
+        finally:
+            server.stop()
 
 
 def _skipped(note: str) -> dict[str, Any]:

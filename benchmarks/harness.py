@@ -25,6 +25,7 @@ under-report a peak smaller than the setup's.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -33,13 +34,28 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 MIB = 1 << 20
 #: The smallest buffer touched before a timed phase.
 MIN_TOUCH = 32 * MIB
+
+
+@contextlib.contextmanager
+def environ(**values: str) -> Iterator[None]:
+    """Set these environment variables for the block, then restore what was there."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def touch(nbytes: int) -> None:

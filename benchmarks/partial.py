@@ -26,6 +26,8 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]  # benchmarks/ and the repository (tests/)
 
+import harness  # noqa: E402
+
 MIB = 1 << 20
 DEFAULT_MIB = 256
 QUICK_MIB = 8
@@ -49,20 +51,14 @@ def run_cases(
             QUICK_MIB if quick else int(os.environ.get("PAYLOADKIT_BENCH_PARTIAL_MIB", DEFAULT_MIB))
         )
     repeat = 3
-    saved = {name: os.environ.get(name) for name in ("PAYLOADKIT_CACHE", "PAYLOADKIT_PROGRESS")}
-    os.environ.update(PAYLOADKIT_CACHE="0", PAYLOADKIT_PROGRESS="0")
-    server: Any = MotoServer() if server_name == "moto" else S3rverServer()
-    try:
-        info = S3Server(server.endpoint_url) if server_name == "moto" else server.info()
-        info.create_bucket(info.bucket)
-        return _measure(info, mib, repeat, server_name)
-    finally:
-        server.stop()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with harness.environ(PAYLOADKIT_CACHE="0", PAYLOADKIT_PROGRESS="0"):
+        server: Any = MotoServer() if server_name == "moto" else S3rverServer()
+        try:
+            info = S3Server(server.endpoint_url) if server_name == "moto" else server.info()
+            info.create_bucket(info.bucket)
+            return _measure(info, mib, repeat, server_name)
+        finally:
+            server.stop()
 
 
 def _measure(info: Any, mib: int, repeat: int, server_name: str) -> list[dict[str, Any]]:

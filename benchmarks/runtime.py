@@ -33,6 +33,8 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]  # benchmarks/ and the repository (tests/)
 
+import harness  # noqa: E402
+
 import payloadkit as pk  # noqa: E402
 
 MIB = 1 << 20
@@ -170,20 +172,6 @@ def _moto() -> Iterator[Any]:
         server.stop()
 
 
-@contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def fan_in_dask_case(workdir: str, quick: bool, info: Any) -> dict[str, Any]:
     import dask
     import distributed
@@ -204,7 +192,7 @@ def fan_in_dask_case(workdir: str, quick: bool, info: Any) -> dict[str, Any]:
         distributed.Client(cluster, set_as_default=False) as client,
     ):
         first, times = _app_times(lambda: FanIn(works, size), store, client, repeat)
-    with _environ(PAYLOADKIT_CACHE="0"):
+    with harness.environ(PAYLOADKIT_CACHE="0"):
         floor = _floor(pk.open_store(info.url("fan-in-floor"), **info.options()), works, size)
     run = statistics.median(times)
     return {
@@ -230,7 +218,7 @@ def cache_case(workdir: str, quick: bool, info: Any) -> dict[str, Any]:
     sides: dict[str, float] = {}
     for side, setting in (("raw", "0"), ("payloadkit", cache_dir)):
         # A cap of a few hundred entries: eviction runs many times during the run.
-        with _environ(PAYLOADKIT_CACHE=setting, PAYLOADKIT_CACHE_SIZE="40000"):
+        with harness.environ(PAYLOADKIT_CACHE=setting, PAYLOADKIT_CACHE_SIZE="40000"):
             start = time.perf_counter()
             for i in range(count):
                 store.get(store.put(f"{side}-{i}".encode() * 4))
@@ -257,7 +245,7 @@ def _skipped(name: str, title: str, target: str, note: str) -> dict[str, Any]:
 def run_cases(quick: bool, workdir: str) -> list[dict[str, Any]]:
     """Every runtime row (see the module docstring)."""
     rows: list[dict[str, Any]] = []
-    with _environ(PAYLOADKIT_PROGRESS="0"):
+    with harness.environ(PAYLOADKIT_PROGRESS="0"):
         rows.append(tiny_case(workdir, quick))
         rows.append(fan_in_process_case(workdir, quick))
         try:
