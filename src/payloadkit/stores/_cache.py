@@ -12,9 +12,9 @@ count never misses a put that another process made. Only when the count passes t
 does a put walk the cache, still under the lock: it removes the least recently used
 entries down to 90 % of the cap and writes the true size back. A walk therefore happens
 once per tenth of the cap added, not once per put. The count may run high (an entry
-deleted behind the cache's back, the same entry put by two processes at once), which only
-makes the next walk come sooner; it runs low only by the entries of a process killed
-between publishing an entry and counting it. Where file locks are not available (Windows),
+deleted behind the cache's back), which only makes the next walk come sooner. An entry is
+published (renamed into place) and counted under the same lock, so a walk never sees an
+entry that is not counted yet, and the same entry put by two processes is counted once. Where file locks are not available (Windows),
 each process keeps its own count and walks the cache again after `RESCAN_AFTER` seconds.
 
 ``PAYLOADKIT_CACHE`` names the directory (``0``, ``off`` or ``false`` turns the cache off;
@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from payloadkit._digest import hash_buffers, parse_digest
@@ -113,9 +113,7 @@ class PayloadCache:
             return None
         algorithm, _ = parse_digest(digest)
         if data.nbytes != size or hash_buffers([data], algorithm, size) != digest:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-                self._count(-data.nbytes)
+            self._count(-data.nbytes, lambda: _unlinked(path))
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # most recently used
@@ -139,25 +137,23 @@ class PayloadCache:
                 written = 0
                 while written < data.nbytes:
                     written += f.write(data[written : written + (1 << 30)])
-            try:
-                os.replace(tmp, path)
-            except FileNotFoundError:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                os.replace(tmp, path)
         except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            _unlinked(tmp)
             return
-        self._count(data.nbytes)
+        self._count(data.nbytes, lambda: _published(tmp, path))
 
-    def _count(self, added: int) -> None:
-        """Add ``added`` bytes to the cache's size; walk and evict when it passes the cap."""
+    def _count(self, added: int, change: Callable[[], bool]) -> None:
+        """Make ``change`` (publish or remove an entry of ``added`` bytes, negative for a
+        removal) and count it, under the count's lock so that no walk sees the change
+        uncounted; walk and evict when the count passes the cap."""
         if _flock is None:
-            if _usage_after(self.root, added) > self.max_bytes:
+            if change() and _usage_after(self.root, added) > self.max_bytes:
                 self.evict()
             return
         try:
             with _locked_usage(self.root) as usage:
+                if not change():
+                    return
                 counted = usage.read()
                 if counted is not None and counted + added <= self.max_bytes:
                     usage.write(max(0, counted + added))
@@ -291,6 +287,33 @@ def _usage_after(root: str, added: int) -> float:
             return float("inf")
         _usage[root] = (counted[0] + added, counted[1])
         return counted[0] + added
+
+
+def _published(tmp: str, path: str) -> bool:
+    """Move the written entry ``tmp`` to ``path``; False (and ``tmp`` removed) when another
+    process published it first or the move failed."""
+    try:
+        if os.path.exists(path):
+            _unlinked(tmp)
+            return False
+        try:
+            os.replace(tmp, path)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.replace(tmp, path)
+    except OSError:
+        _unlinked(tmp)
+        return False
+    return True
+
+
+def _unlinked(path: str) -> bool:
+    """Remove ``path``; whether this call removed it."""
+    try:
+        os.unlink(path)
+    except OSError:
+        return False
+    return True
 
 
 def _read(path: str, size: int) -> memoryview:
