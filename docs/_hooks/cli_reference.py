@@ -23,6 +23,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 def cli_reference() -> str:
     """Markdown for the whole command line: the top-level help, then one section per command."""
+    saved = list(sys.path)
     if str(SRC) not in sys.path:
         sys.path.insert(0, str(SRC))  # the checkout's own payloadkit, installed or not
     try:
@@ -32,6 +33,8 @@ def cli_reference() -> str:
             f"The docs hook imports payloadkit from {SRC} to generate the CLI reference, but "
             f"{exc.name} is missing: pip install -e . (or run `tox -e docs`)."
         ) from None
+    finally:
+        sys.path[:] = saved  # what the build (or a test) imports next is not changed
 
     previous = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = WIDTH  # argparse wraps to the terminal; keep the page stable

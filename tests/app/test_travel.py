@@ -75,6 +75,28 @@ def test_installed_and_checkout_modules_are_importable() -> None:
     assert importable(sys.modules["sys"])  # built in: no file
 
 
+def test_an_installed_module_shadowed_on_the_path_stays_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An installed module stays importable when another copy of its package is put first
+    on ``sys.path`` (a checkout's ``src/``, as a docs build does): pickling it by value
+    would drag its module globals (locks, caches) along and fail."""
+    import sysconfig
+
+    import cloudpickle
+
+    installed = sys.modules["cloudpickle"]
+    purelib = Path(sysconfig.get_paths()["purelib"]).resolve()
+    if not Path(installed.__file__ or "").resolve().is_relative_to(purelib):
+        pytest.skip("cloudpickle is not installed in site-packages here")
+    copy = tmp_path / "checkout" / "cloudpickle"
+    copy.mkdir(parents=True)
+    (copy / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path / "checkout"))
+    assert importable(installed)
+    assert len(dumps(cloudpickle.Pickler)) < 100
+
+
 def test_importable_classes_still_pickle_by_name() -> None:
     """A class whose module a worker can import is pickled as a reference, a few bytes."""
     data = dumps(pk.Work)

@@ -13,10 +13,14 @@ classes and functions pickled by value, as ``__main__``'s are.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib.machinery
 import io
 import os
+import site
 import sys
+import sysconfig
 import types
 from typing import Any
 
@@ -60,7 +64,7 @@ def importable(module: types.ModuleType) -> bool:
     as importable: cloudpickle's own rules decide for them.
     """
     filename = getattr(module, "__file__", None)
-    if not isinstance(filename, str):
+    if not isinstance(filename, str) or _installed(filename):
         return True
     parts = module.__name__.split(".")
     path: list[str] | None = None
@@ -80,6 +84,23 @@ def importable(module: types.ModuleType) -> bool:
         return os.path.samefile(origin, filename)
     except OSError:
         return False
+
+
+def _installed(filename: str) -> bool:
+    """Whether ``filename`` lies in an installation directory (site-packages, the standard
+    library): a worker imports such a module by name whatever else is on its path, even
+    when another copy (a checkout put first on ``sys.path``) would be found first."""
+    real = os.path.realpath(filename)
+    return any(real.startswith(directory) for directory in _install_directories())
+
+
+@functools.cache
+def _install_directories() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    found = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
+    with contextlib.suppress(AttributeError):  # site is trimmed in some embedded Pythons
+        found.update(site.getsitepackages())
+    return tuple(os.path.join(os.path.realpath(d), "") for d in sorted(found) if d)
 
 
 def _find(fullname: str, path: list[str] | None) -> importlib.machinery.ModuleSpec | None:
