@@ -7,7 +7,7 @@ Garbage collection keeps, by rule:
    that appears while the collection runs;
 2. every payload saved (or saved again) after the cutoff, or within the store's grace
    period (ten minutes unless the store was created with another) before the collection
-   started: a save of a payload whose manifest is older than half the grace period
+   started: a save of a payload whose manifest is older than four tenths of the grace
    rewrites the manifest, so a payload that is in use is never older than that;
 3. objects without a manifest, files in ``tmp/`` and (on S3) multipart uploads never
    completed that are younger than an hour, whatever the cutoff (they may be writes in

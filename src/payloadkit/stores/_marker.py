@@ -39,8 +39,13 @@ class StoreMarker:
 
     @property
     def refresh_after(self) -> timedelta:
-        """A save of a payload whose manifest is older than this rewrites the manifest."""
-        return self.grace / 2
+        """A save of a payload whose manifest is older than this rewrites the manifest.
+
+        Four tenths of the grace, not half: a save that writes nothing still protects its
+        payload for half the grace after it returns, with a tenth of the grace to spare
+        for the time between its look at the manifest and its return.
+        """
+        return self.grace * 0.4
 
     def to_bytes(self) -> bytes:
         """The marker as JSON."""
