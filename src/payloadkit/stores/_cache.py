@@ -11,11 +11,12 @@ process using it: each put adds its entry's size under an exclusive file lock, s
 count never misses a put that another process made. Only when the count passes the cap
 does a put walk the cache, still under the lock: it removes the least recently used
 entries down to 90 % of the cap and writes the true size back. A walk therefore happens
-once per tenth of the cap added, not once per put. The count may run high (an entry
-deleted behind the cache's back), which only makes the next walk come sooner. An entry is
-published (renamed into place) and counted under the same lock, so a walk never sees an
-entry that is not counted yet, and the same entry put by two processes is counted once. Where file locks are not available (Windows),
-each process keeps its own count and walks the cache again after `RESCAN_AFTER` seconds.
+once per tenth of the cap added, not once per put. An entry is published (renamed into
+place) and counted under the same lock, so a walk never sees an entry that is not counted
+yet, and the same entry put by two processes is counted once. The count may run high (an
+entry deleted behind the cache's back), which only makes the next walk come sooner. Where
+file locks are not available (Windows), each process keeps its own count and walks the
+cache again after `RESCAN_AFTER` seconds.
 
 ``PAYLOADKIT_CACHE`` names the directory (``0``, ``off`` or ``false`` turns the cache off;
 the default is ``payloadkit`` under the user's cache directory, ``~/.cache`` on Linux).
